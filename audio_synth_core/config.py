@@ -1,0 +1,145 @@
+"""Typed run configuration. A bad config fails here, before any work, naming the field."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from audio_synth_core.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos; reject them with their name instead of ignoring them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogConfig(_Strict):
+    path: str = Field(description="catalog file (CSV, JSONL or Parquet); local path or fsspec URL")
+    format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
+    id_column: str = "id"
+    text_column: str = "text"
+    voice_column: str = "voice"
+    language_column: str = "language"
+    max_text_chars: int = Field(1_000_000, gt=0, description="longer texts fail as one item")
+
+
+class GeneratorConfig(_Strict):
+    name: str = "espeak"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class VoicesConfig(_Strict):
+    default: str = Field("en-us", description="voice for rows that name neither voice nor language")
+    by_language: dict[str, str] = Field(
+        default_factory=dict, description="language -> voice for rows that name only a language"
+    )
+    seed: int = 0
+
+
+class TextConfig(_Strict):
+    max_chunk_chars: int = Field(400, ge=20, le=20_000)
+    max_chunks_per_row: int = Field(2_000, gt=0)
+
+
+class OutputConfig(_Strict):
+    url: str = Field("out/catalog-demo", description="local folder, s3://bucket/prefix or fsspec URL")
+    audio_format: Literal["flac", "wav"] = "flac"
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ShardingConfig(_Strict):
+    items_per_shard: int = Field(250, gt=0, le=100_000)
+    batch_size: int = Field(32, gt=0, description="items per generator call inside a shard")
+
+
+class ComputeConfig(_Strict):
+    dask_address: str | None = Field(None, description="existing scheduler, e.g. tcp://host:8786")
+    n_workers: int | None = Field(None, gt=0, description="LocalCluster workers (default: cores)")
+    threads_per_worker: int = Field(1, gt=0)
+    memory_limit: str = "auto"
+    retries: int = Field(2, ge=0)
+    retry_delay_s: float = Field(2.0, ge=0)
+
+
+class TrackingConfig(_Strict):
+    mlflow_tracking_uri: str | None = Field(
+        None, description="default: MLFLOW_TRACKING_URI, else SQLite in a local output folder"
+    )
+    experiment: str = "audio-synth"
+    sample_audio: int = Field(4, ge=0, description="audio files logged to MLflow")
+
+
+class RunConfig(_Strict):
+    name: str = Field("catalog", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    catalog: CatalogConfig
+    generator: GeneratorConfig = GeneratorConfig()
+    voices: VoicesConfig = VoicesConfig()
+    text: TextConfig = TextConfig()
+    output: OutputConfig = OutputConfig()
+    sharding: ShardingConfig = ShardingConfig()
+    compute: ComputeConfig = ComputeConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("generator")
+    @classmethod
+    def _known_generator(cls, value: GeneratorConfig) -> GeneratorConfig:
+        from audio_synth_core import plugins
+
+        if value.name not in plugins.available(plugins.GENERATORS):
+            known = ", ".join(sorted(plugins.available(plugins.GENERATORS)))
+            raise ValueError(f"unknown generator {value.name!r}; registered: {known}")
+        return value
+
+    def with_overrides(self, **dotted: Any) -> RunConfig:
+        """A copy with ``section.field`` values replaced (None values are ignored)."""
+        data = self.model_dump()
+        for key, value in dotted.items():
+            if value is None:
+                continue
+            section, _, leaf = key.partition(".")
+            data[section][leaf] = value
+        return parse_config(data)
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration {source}:"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {where}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "") -> RunConfig:
+    """Validate a mapping into a RunConfig; errors name every bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid configuration {source}: expected a mapping, got {type(data).__name__}")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read a YAML config; a relative catalog path is taken relative to the config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("catalog"), dict):
+        cat = data["catalog"].get("path")
+        if isinstance(cat, str) and "://" not in cat and not os.path.isabs(cat):
+            candidate = path.parent / cat
+            if candidate.exists():
+                data["catalog"]["path"] = str(candidate.resolve())
+    return parse_config(data, str(path))

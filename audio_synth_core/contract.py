@@ -1,0 +1,293 @@
+"""The data contract of item metadata, as a Great Expectations 1.x suite.
+
+``check_contract`` validates one metadata DataFrame (one row per item, as read from the run's
+Parquet) in an ephemeral GX context: nothing is persisted except, when ``docs_dir`` is given, the
+Data Docs HTML site written into that folder. ``great_expectations`` costs ~3.5 s to import, so it
+is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+from audio_synth_core.schema import (
+    CHANGE_NEW,
+    CHANGE_UNCHANGED,
+    ITEM_SCHEMA,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUSES,
+)
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+DEFAULT_MAX_DURATION_S = 7200.0  # ACX's per-file limit (120 min); runs configure their own
+DEFAULT_SAMPLE_RATES_HZ = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
+AUDIO_FORMATS = ("flac", "wav")
+CHANGES = (CHANGE_NEW, CHANGE_UNCHANGED)
+NOT_NULL = ("id", "status", "generator", "catalog_id")
+SHA256_REGEX = r"^[0-9a-f]{64}$"
+SUITE_NAME = "item_metadata_contract"
+SITE_NAME = "audio_synth_contract"
+
+# Integer columns read from Parquet become float64 in pandas when they hold nulls (failed items),
+# so numeric columns accept any numeric dtype; the ranges below pin the values.
+NUMERIC_TYPES = [
+    *("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
+    *("float32", "float64", "Int32Dtype", "Int64Dtype", "Float32Dtype", "Float64Dtype"),
+]
+BOOL_TYPES = ["bool", "BooleanDtype"]
+# Metric columns validators may append (see validators); optional, checked when present.
+OPTIONAL_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "wer": (0.0, None),
+    "cer": (0.0, None),
+    "max_similarity": (-1.0, 1.0),
+}
+
+
+@dataclass
+class ExpectationOutcome:
+    """One expectation's result, small enough for JSON reports and MLflow."""
+
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    partial_unexpected: list[Any] = field(default_factory=list)
+    observed_value: Any = None
+    condition: str | None = None  # the row condition, e.g. status == "ok"
+    details: dict[str, Any] | None = None
+    exception: str | None = None
+
+
+@dataclass
+class ContractResult:
+    success: bool
+    results: list[ExpectationOutcome]
+    data_docs_index: str | None  # absolute path of the Data Docs site's index.html
+    n_rows: int
+    elapsed_s: float
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [r for r in self.results if not r.success]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["n_expectations"] = len(self.results)
+        d["n_failed"] = len(self.failed)
+        return _json_safe(d)
+
+
+def _json_safe(obj: Any) -> Any:
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)  # timestamps, pd.NA, arrays: readable text rather than a crash
+
+
+def _type_expectations(columns: Iterable[str]) -> list[Expectation]:
+    import great_expectations.expectations as gxe
+
+    exps: list[Expectation] = []
+    infer_string = bool(pd.get_option("future.infer_string"))
+    for name in columns:
+        if name in ITEM_SCHEMA.names:
+            typ = ITEM_SCHEMA.field(name).type
+        elif name == "passed":
+            typ = pa.bool_()
+        elif name in ("failed_checks", "error"):
+            typ = pa.string()
+        else:
+            continue
+        if pa.types.is_string(typ):
+            if infer_string:
+                # GX's type-list check cannot match pandas 3's default "str" dtype (it builds
+                # StringDtype() with NA and compares unequal), so name the exact dtype here.
+                exps.append(gxe.ExpectColumnTypeToBe(column=name, type_="str"))
+            else:  # pandas 2: object columns, checked value by value
+                exps.append(gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=["str"]))
+        elif pa.types.is_boolean(typ):
+            exps.append(gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=BOOL_TYPES))
+        else:
+            exps.append(gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=NUMERIC_TYPES))
+    return exps
+
+
+def build_expectations(
+    columns: Sequence[str],
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    sample_rates_hz: Iterable[int] = DEFAULT_SAMPLE_RATES_HZ,
+    allowed_changes: Iterable[str] = CHANGES,
+) -> list[Expectation]:
+    """The contract's expectations for a table with these ``columns``.
+
+    Every item-schema column is expected (and type-checked) whatever ``columns`` holds, so a
+    missing column fails the suite; optional metric columns are checked only when present.
+    """
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column
+
+    ok = Column("status") == STATUS_OK
+    failed = Column("status") == STATUS_FAILED
+    exps: list[Expectation] = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(ITEM_SCHEMA.names), exact_match=False),
+        *_type_expectations(
+            [*ITEM_SCHEMA.names, *(c for c in columns if c not in ITEM_SCHEMA.names)]
+        ),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in NOT_NULL),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+        gxe.ExpectColumnValuesToBeInSet(column="audio_format", value_set=list(AUDIO_FORMATS)),
+        gxe.ExpectColumnValuesToBeInSet(column="change", value_set=list(allowed_changes)),
+        # ok rows describe a stored file: it has a length, a known rate, a location and a hash
+        gxe.ExpectColumnValuesToNotBeNull(column="duration_s", row_condition=ok),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="duration_s",
+            min_value=0,
+            max_value=float(max_duration_s),
+            strict_min=True,
+            row_condition=ok,
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="sample_rate_hz",
+            value_set=sorted({int(r) for r in sample_rates_hz}),
+            row_condition=ok,
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(column="audio_uri", row_condition=ok),
+        gxe.ExpectColumnValuesToNotBeNull(column="sha256", row_condition=ok),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=SHA256_REGEX),
+        # a failed row says why
+        gxe.ExpectColumnValuesToNotBeNull(column="error", row_condition=failed),
+        gxe.ExpectColumnValuesToBeBetween(column="peak_dbfs", max_value=0.0),
+        gxe.ExpectColumnValuesToBeBetween(column="clipping_ratio", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeBetween(column="silence_ratio", min_value=0.0, max_value=1.0),
+    ]
+    for name, (lo, hi) in OPTIONAL_RANGES.items():
+        if name in columns:
+            exps.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=lo, max_value=hi))
+    return exps
+
+
+def _outcome(r: Any) -> ExpectationOutcome:
+    cfg = r.expectation_config
+    kwargs = cfg.kwargs
+    res = r.result or {}
+    exc = r.exception_info or {}
+    # GX keys exception_info by metric when several metrics fail; take the first message.
+    if exc and "raised_exception" not in exc:
+        exc = next(iter(exc.values()), {})
+    cond = kwargs.get("row_condition")
+    details = res.get("details")
+    return ExpectationOutcome(
+        expectation=cfg.type,
+        column=kwargs.get("column"),
+        success=bool(r.success),
+        unexpected_count=res.get("unexpected_count"),
+        unexpected_percent=res.get("unexpected_percent"),
+        partial_unexpected=list(res.get("partial_unexpected_list") or [])[:10],
+        observed_value=res.get("observed_value"),
+        condition=str(cond) if cond else None,
+        details=_json_safe(details) if details else None,
+        exception=exc.get("exception_message") if exc.get("raised_exception") else None,
+    )
+
+
+def check_contract(
+    df: pd.DataFrame,
+    docs_dir: str | None,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    *,
+    sample_rates_hz: Iterable[int] = DEFAULT_SAMPLE_RATES_HZ,
+    allowed_changes: Iterable[str] = CHANGES,
+    partial_unexpected_count: int = 10,
+) -> ContractResult:
+    """Validate item metadata against the contract; write Data Docs into ``docs_dir`` if given.
+
+    ``docs_dir`` must be a local folder (created if missing); upload it afterwards for remote
+    outputs. GX's in-memory stores keep everything else off the disk.
+    """
+    t0 = time.perf_counter()
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    sites = {}
+    if docs_dir is not None:
+        docs_dir = os.path.abspath(docs_dir)
+        sites[SITE_NAME] = {
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": docs_dir,
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites=sites,
+        analytics_enabled=False,  # no telemetry, and no network to send it to
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    # GX logs every store and site it builds at INFO; a pipeline log only needs our summary.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    batch_definition = (
+        context.data_sources.add_pandas("item_metadata")
+        .add_dataframe_asset("items")
+        .add_batch_definition_whole_dataframe("all_items")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
+    for exp in build_expectations(
+        list(df.columns), max_duration_s, sample_rates_hz, allowed_changes
+    ):
+        suite.add_expectation(exp)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name="item_metadata", data=batch_definition, suite=suite)
+    )
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])]
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="item_metadata_contract",
+            validation_definitions=[validation],
+            actions=actions if docs_dir is not None else [],
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": partial_unexpected_count,
+            },
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": df})
+    outcomes = [_outcome(r) for vr in result.run_results.values() for r in vr.results]
+    index = os.path.join(docs_dir, "index.html") if docs_dir is not None else None
+    return ContractResult(
+        success=bool(result.success),
+        results=outcomes,
+        data_docs_index=index if index and os.path.exists(index) else None,
+        n_rows=len(df),
+        elapsed_s=time.perf_counter() - t0,
+    )

@@ -1,0 +1,124 @@
+"""Generating one shard: plan part in, audio files plus one committed metadata part out.
+
+Runs serially inside one worker process; the caller (a Prefect task) decides the parallelism.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from audio_synth_core import audio, layout, schema
+from audio_synth_core.generators.base import Generator, SynthesisRequest, build_generator
+from audio_synth_core.planning import STATUS_PENDING, ShardSpec
+from audio_synth_core.storage import Store
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    """What a shard task returns: counts and seconds, never audio."""
+
+    shard: str
+    n_items: int
+    n_ok: int
+    n_failed: int
+    n_generated: int
+    n_reused: int
+    audio_s: float
+    generated_audio_s: float
+    wall_s: float
+    skipped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@lru_cache(maxsize=4)
+def cached_generator(name: str, params_json: str) -> Generator:
+    """One generator per worker process and configuration (models load once, not per shard)."""
+    import json
+
+    return build_generator(name, json.loads(params_json))
+
+
+def _summary_of(
+    table: pa.Table, shard: str, wall_s: float, generated: int, generated_s: float, skipped: bool
+) -> ShardSummary:
+    status = table.column("status").to_pylist()
+    n_ok = sum(s == schema.STATUS_OK for s in status)
+    durations = table.column("duration_s").to_pylist()
+    return ShardSummary(
+        shard=shard,
+        n_items=table.num_rows,
+        n_ok=n_ok,
+        n_failed=table.num_rows - n_ok,
+        n_generated=generated,
+        n_reused=n_ok - generated if not skipped else 0,
+        audio_s=float(sum(d for d in durations if d)),
+        generated_audio_s=generated_s,
+        wall_s=wall_s,
+        skipped=skipped,
+    )
+
+
+def measure_item(row: dict[str, Any], samples: np.ndarray, rate: int) -> tuple[dict[str, Any], bytes]:
+    """Encode and measure one clip; returns the completed metadata row and the file bytes."""
+    if samples.size == 0 or not np.isfinite(samples).all():
+        raise ValueError("generator returned empty or non-finite audio")
+    data = audio.encode(samples, rate, row["audio_format"])
+    return {
+        **row,
+        **audio.levels(samples, rate).as_dict(),
+        "sample_rate_hz": rate,
+        "num_samples": len(samples),
+        "duration_s": len(samples) / rate,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "status": schema.STATUS_OK,
+        "error": None,
+    }, data
+
+
+def generate_shard(
+    spec: ShardSpec, store: Store, generator: Generator, batch_size: int = 32
+) -> ShardSummary:
+    """Generate every pending item of a shard and commit its metadata part (idempotent)."""
+    start = time.perf_counter()
+    out_rel = layout.items_part(spec.run_id, spec.name)
+    if store.exists(out_rel):
+        return _summary_of(store.read_table(out_rel), spec.name, time.perf_counter() - start, 0, 0.0, True)
+    rows = store.read_table(layout.plan_part(spec.run_id, spec.name)).to_pylist()
+    generated, generated_s = 0, 0.0
+    for row in rows:
+        row["run_id"] = spec.run_id
+        # An unchanged item keeps its audio unless the file went missing since.
+        if row["status"] == schema.STATUS_OK and not store.exists(layout.audio(row["id"], row["audio_format"])):
+            row["status"] = STATUS_PENDING
+    pending = [r for r in rows if r["status"] == STATUS_PENDING]
+    for begin in range(0, len(pending), batch_size):
+        batch = pending[begin : begin + batch_size]
+        requests = [SynthesisRequest(r["text"], r["voice"], r["language"], r["seed"]) for r in batch]
+        results = generator.generate(requests)
+        for row, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                row.update(status=schema.STATUS_FAILED, error=f"{type(result).__name__}: {result}")
+                continue
+            try:
+                done, data = measure_item(row, result, generator.sample_rate_hz)
+            except Exception as exc:  # one bad clip is a recorded failure, not a lost shard
+                row.update(status=schema.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}")
+                continue
+            # Storage errors propagate: the task is retried rather than committing a false failure.
+            rel = layout.audio(row["id"], row["audio_format"])
+            store.write_bytes(rel, data)
+            row.update(done, audio_uri=store.uri(rel))
+            generated += 1
+            generated_s += done["duration_s"]
+    table = pa.Table.from_pylist(rows, schema=schema.ITEM_SCHEMA)
+    store.write_table(out_rel, table)
+    return _summary_of(table, spec.name, time.perf_counter() - start, generated, generated_s, False)

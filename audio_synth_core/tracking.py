@@ -1,0 +1,77 @@
+"""MLflow tracking: one MLflow run per flow run. Called from flows (the edge), never from workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from audio_synth_core.storage import Store
+
+
+def tracking_uri(configured: str | None, store: Store) -> str:
+    """MLFLOW_TRACKING_URI wins, then the config, then SQLite beside local outputs."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if configured:
+        return configured
+    folder = Path(store.url) if store.is_local else Path(os.environ.get("AUDIO_SYNTH_HOME", ".audio-synth"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder.absolute() / 'mlflow.db'}"
+
+
+def _artifact_root(uri: str) -> str | None:
+    """Artifacts of a SQLite store go beside the database, not into ./mlruns of the cwd."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").absolute().as_uri()
+    return None
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Nested config -> ``a.b.c`` params (MLflow params are flat strings)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, list | dict) else value
+    return out
+
+
+def start_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None):
+    """An active MLflow run in ``experiment`` (created with a sane artifact root if new)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=_artifact_root(uri))
+    mlflow.set_experiment(experiment)
+    return mlflow.start_run(run_name=run_name, tags=dict(tags or {}))
+
+
+def log_config(config: Mapping[str, Any], name: str = "config.json") -> None:
+    import mlflow
+
+    params = flatten("", config, {})
+    # MLflow caps a param value at 6000 characters; the full config is also an artifact.
+    mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+    mlflow.log_dict(dict(config), name)
+
+
+def log_metrics(metrics: Mapping[str, float | int | None]) -> None:
+    import mlflow
+
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+    mlflow.log_metrics(clean)
+
+
+def log_files(files: Mapping[str, bytes], artifact_path: str) -> None:
+    """Log in-memory files (sample audio, reports) as artifacts under ``artifact_path``."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            Path(tmp, name).write_bytes(data)
+        mlflow.log_artifacts(tmp, artifact_path)

@@ -1,0 +1,93 @@
+"""The validator interface shared by quality, intelligibility, privacy and delivery checks.
+
+A validator is built once per worker process from a JSON-serializable parameter dict (thresholds
+included), prepared once per shard with a ``ValidationContext`` (e.g. the run's texts, to build a
+language model), then measures each ``Clip`` into a flat dict of metrics and checks those metrics
+against its thresholds. Metrics become Parquet columns; ``fields`` gives their types and units.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from audio_synth_core import plugins
+from audio_synth_core.errors import PluginError
+
+
+@dataclass(frozen=True)
+class MetricField:
+    """One metric column: name (unit in the name, e.g. ``snr_db``), arrow type, unit, meaning."""
+
+    name: str
+    type: pa.DataType
+    unit: str
+    description: str
+
+    def to_arrow(self) -> pa.Field:
+        meta = {"unit": self.unit, "description": self.description}
+        return pa.field(self.name, self.type, nullable=True, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One decoded item: float32 mono audio in [-1, 1] plus what is known about it."""
+
+    id: str
+    audio: np.ndarray
+    sample_rate_hz: int
+    text: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A failed check: which rule, the measured value, the limit, and by how much it missed."""
+
+    check: str
+    value: float | None
+    limit: float | None
+    message: str
+
+
+@dataclass
+class ValidationContext:
+    """What a validator may need beyond one clip: every text of the run, reference URLs, scratch."""
+
+    texts: Sequence[str] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Validator(ABC):
+    """Base class of every validator plug-in (entry-point group ``audio_synth.validators``)."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    fields: ClassVar[tuple[MetricField, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    def prepare(self, context: ValidationContext) -> None:  # noqa: B027 - optional hook
+        """Per-shard set-up (load a model once, build a language model from the run's texts)."""
+
+    @abstractmethod
+    def measure(self, clip: Clip) -> dict[str, Any]:
+        """Metrics of one clip, keyed by the names in ``fields`` (None where undefined)."""
+
+    def check(self, metrics: Mapping[str, Any]) -> list[CheckResult]:
+        """Failed checks for these metrics against this validator's thresholds (none by default)."""
+        return []
+
+
+def build_validator(name: str, params: Mapping[str, Any] | None = None) -> Validator:
+    """Build the validator registered as ``name`` with ``params``."""
+    cls = plugins.load(plugins.VALIDATORS, name)
+    if not (isinstance(cls, type) and issubclass(cls, Validator)):
+        raise PluginError(f"validator {name!r} does not subclass audio_synth_core Validator")
+    return cls(**dict(params or {}))

@@ -1,0 +1,386 @@
+"""Intelligibility: word and character error rate of pocketsphinx ASR against the input text.
+
+pocketsphinx's general English LM recognises formant speech poorly (WER 0.6-0.8 on espeak), which
+would hide real defects. So ``prepare`` builds a trigram LM from the run's own texts (the
+back-off ARPA builder that ships with pocketsphinx, ``pocketsphinx.lm.ArpaBoLM``) and a dictionary
+of exactly that vocabulary: cmudict pronunciations, and for words cmudict lacks (names, numbers,
+British spellings) espeak-ng's own pronunciation mapped from IPA to ARPAbet. Audio that does not
+say its text still scores badly: the decoder can only produce the run's words, so speech of
+another sentence comes out as the wrong words (WER near or above 1).
+
+Every utterance is decoded independently of the ones before it (batch CMN, dither seeded per
+clip), so a clip gets the same WER whatever shard or order it is validated in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import unicodedata
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pydantic
+
+from audio_synth_core.validators.base import (
+    CheckResult,
+    Clip,
+    MetricField,
+    ValidationContext,
+    Validator,
+)
+from audio_synth_core.validators.dnsmos import resample
+from audio_synth_core.validators.quality import (
+    StrictParams,
+    audio_problem,
+    limit_check,
+    parse_params,
+)
+
+ASR_RATE_HZ = 16000
+
+# Numbers keep their inner separators ("3.5", "10:30") so they stay one token, the way espeak
+# reads them; words keep inner apostrophes ("don't").
+_TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['][^\W\d_]+)*")
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lower-cased word tokens without punctuation: the form both LM and scoring use."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    return _TOKEN.findall(text)
+
+
+# -- pronunciations ----------------------------------------------------------------------------
+
+
+@cache
+def _cmudict() -> dict[str, tuple[str, ...]]:
+    """cmudict as shipped with pocketsphinx: word -> its pronunciations (ARPAbet, no stress)."""
+    from pocketsphinx import get_model_path
+
+    prons: dict[str, list[str]] = {}
+    with open(get_model_path("en-us/cmudict-en-us.dict"), encoding="utf-8") as fh:
+        for line in fh:
+            word, _, phones = line.strip().partition(" ")
+            if not phones:
+                continue
+            word = re.sub(r"\(\d+\)$", "", word)
+            prons.setdefault(word, []).append(phones.strip())
+    return {w: tuple(p) for w, p in prons.items()}
+
+
+# espeak-ng en-us IPA -> CMU ARPAbet (the 39 phones of the pocketsphinx en-us model). Longest
+# match first; stress and length marks are dropped before lookup.
+_IPA_TO_ARPABET = {
+    "aɪə": "AY ER",
+    "aɪɚ": "AY ER",
+    "aʊɚ": "AW ER",
+    "ɑːɹ": "AA R",
+    "ɔːɹ": "AO R",
+    "oːɹ": "AO R",
+    "ɛɹ": "EH R",
+    "ɪɹ": "IH R",
+    "ʊɹ": "UH R",
+    "iə": "IY AH",
+    "aɪ": "AY",
+    "aʊ": "AW",
+    "eɪ": "EY",
+    "oʊ": "OW",
+    "əʊ": "OW",
+    "ɔɪ": "OY",
+    "tʃ": "CH",
+    "dʒ": "JH",
+    "əl": "AH L",
+    "ɑː": "AA",
+    "ɔː": "AO",
+    "iː": "IY",
+    "uː": "UW",
+    "ɜː": "ER",
+    "i": "IY",
+    "ɪ": "IH",
+    "ᵻ": "IH",
+    "e": "EH",
+    "ɛ": "EH",
+    "æ": "AE",
+    "a": "AE",
+    "ɑ": "AA",
+    "ɒ": "AA",
+    "ɔ": "AO",
+    "o": "OW",
+    "ʊ": "UH",
+    "u": "UW",
+    "ʌ": "AH",
+    "ə": "AH",
+    "ɐ": "AH",
+    "ɜ": "ER",
+    "ɝ": "ER",
+    "ɚ": "ER",
+    "p": "P",
+    "b": "B",
+    "t": "T",
+    "d": "D",
+    "ɾ": "T",
+    "ʔ": "T",
+    "k": "K",
+    "g": "G",
+    "ɡ": "G",
+    "f": "F",
+    "v": "V",
+    "θ": "TH",
+    "ð": "DH",
+    "s": "S",
+    "z": "Z",
+    "ʃ": "SH",
+    "ʒ": "ZH",
+    "h": "HH",
+    "x": "HH",
+    "ç": "HH",
+    "m": "M",
+    "n": "N",
+    "ŋ": "NG",
+    "l": "L",
+    "ɫ": "L",
+    "ɹ": "R",
+    "r": "R",
+    "w": "W",
+    "ʍ": "W",
+    "j": "Y",
+}
+_IPA_KEYS = sorted(_IPA_TO_ARPABET, key=len, reverse=True)
+_IPA_DROP = re.compile("[ˈˌːˑ\u0329\u032f\u0361\u200d-]")
+# Last resort when espeak cannot help: one phone per letter, enough to keep the word decodable.
+# fmt: off
+_LETTERS = dict(zip("abcdefghijklmnopqrstuvwxyz", [
+    "AE", "B", "K", "D", "EH", "F", "G", "HH", "IH", "JH", "K", "L", "M", "N", "AA", "P", "K",
+    "R", "S", "T", "AH", "V", "W", "K S", "Y", "Z",
+], strict=True))
+_DIGITS = [
+    "Z IH R OW", "W AH N", "T UW", "TH R IY", "F AO R", "F AY V", "S IH K S", "S EH V AH N",
+    "EY T", "N AY N",
+]
+# fmt: on
+
+
+def ipa_to_arpabet(ipa: str) -> str:
+    """Map espeak's IPA (phonemes optionally separated by '_' or spaces) to ARPAbet phones."""
+    text = _IPA_DROP.sub("", ipa.replace("_", "").replace(" ", ""))
+    phones: list[str] = []
+    i = 0
+    while i < len(text):
+        for key in _IPA_KEYS:
+            if text.startswith(key, i):
+                phones.append(_IPA_TO_ARPABET[key])
+                i += len(key)
+                break
+        else:
+            i += 1  # a symbol with no English counterpart: skip it
+    return " ".join(phones)
+
+
+def _letter_guess(word: str) -> str:
+    phones = [_LETTERS.get(ch) or (_DIGITS[int(ch)] if ch.isdigit() else "") for ch in word.lower()]
+    return " ".join(p for p in phones if p)
+
+
+def _espeak_pronunciations(words: Sequence[str]) -> dict[str, str]:
+    """ARPAbet from espeak-ng's phonemizer (how the generator itself would say each word)."""
+    if not words:
+        return {}
+    try:
+        from audio_synth_core.generators.espeak import EspeakGenerator
+
+        espeak = EspeakGenerator()
+        out = {}
+        for word in words:
+            arpabet = ipa_to_arpabet(espeak.phonemes(word, "en-us", separator="_"))
+            if arpabet:
+                out[word] = arpabet
+        return out
+    except Exception:
+        return {}
+
+
+def pronunciations(words: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Every pronunciation of each word: cmudict, else espeak-ng, else a letter-based guess."""
+    cmu = _cmudict()
+    missing = sorted({w for w in words if w not in cmu})
+    guessed = _espeak_pronunciations(missing)
+    out: dict[str, tuple[str, ...]] = {}
+    for word in words:
+        if word in cmu:
+            out[word] = cmu[word]
+        elif word in guessed:
+            out[word] = (guessed[word],)
+        elif guess := _letter_guess(word):
+            out[word] = (guess,)
+    return out
+
+
+# -- decoder -----------------------------------------------------------------------------------
+
+
+class _Recognizer:
+    """A pocketsphinx decoder restricted to one vocabulary and LM, with its files on disk."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        from pocketsphinx import Decoder, get_model_path
+        from pocketsphinx.lm import ArpaBoLM
+
+        sentences = [" ".join(ws) for ws in map(normalize_words, texts) if ws]
+        if not sentences:
+            raise ValueError("intelligibility needs at least one text with words to build its LM")
+        self.workdir = tempfile.mkdtemp(prefix="audio-synth-asr-")
+        lm = ArpaBoLM(text="\n".join(sentences), add_start=True)
+        lm.compute()
+        lm_path = os.path.join(self.workdir, "run.arpa")
+        with open(lm_path, "w", encoding="utf-8") as fh:
+            lm.write(fh)
+        vocabulary = sorted({w for s in sentences for w in s.split()})
+        dict_path = os.path.join(self.workdir, "run.dict")
+        with open(dict_path, "w", encoding="utf-8") as fh:
+            for word, prons in pronunciations(vocabulary).items():
+                for i, phones in enumerate(prons):
+                    fh.write(f"{word}{f'({i + 1})' if i else ''} {phones}\n")
+        self.vocabulary_size = len(vocabulary)
+        self.decoder = Decoder(
+            hmm=get_model_path("en-us/en-us"),
+            lm=lm_path,
+            dict=dict_path,
+            samprate=ASR_RATE_HZ,
+            cmn="batch",
+            dither=False,  # we dither ourselves, seeded per clip (see transcribe)
+            loglevel="FATAL",
+        )
+
+    def transcribe(self, audio_16k: np.ndarray) -> str:
+        pcm = np.clip(np.round(audio_16k * 32767.0), -32768, 32766).astype(np.int16)
+        # pocketsphinx's dither (+1 LSB on a random quarter of samples) keeps the log spectrum
+        # of digital silence finite; without it WER on TTS audio rises 50-100%. Its own RNG
+        # runs on across utterances, so we apply the same noise with a fixed seed per clip.
+        pcm += (np.random.default_rng(0).integers(0, 4, pcm.size) == 0).astype(np.int16)
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        words = hyp.hypstr.split() if hyp is not None else []
+        return " ".join(re.sub(r"\(\d+\)$", "", w) for w in words)
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_LOCK = threading.Lock()
+# One recognizer per process, rebuilt only when the texts change (shards of one run share it).
+_CURRENT: tuple[str, _Recognizer] | None = None
+
+
+def _recognizer(texts: Sequence[str]) -> _Recognizer:
+    global _CURRENT
+    key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+    with _LOCK:
+        if _CURRENT is None or _CURRENT[0] != key:
+            if _CURRENT is not None:
+                _CURRENT[1].close()
+            _CURRENT = (key, _Recognizer(texts))
+        return _CURRENT[1]
+
+
+def error_rates(reference: str, hypothesis: str) -> tuple[float | None, float | None]:
+    """(WER, CER) of normalized texts; None when the reference has no words."""
+    import jiwer
+
+    ref = " ".join(normalize_words(reference))
+    hyp = " ".join(normalize_words(hypothesis))
+    if not ref:
+        return None, None
+    return float(jiwer.wer(ref, hyp)), float(jiwer.cer(ref, hyp))
+
+
+class IntelligibilityParams(StrictParams):
+    # Clean espeak speech scores ~0.0-0.15 with the run's LM; 10 dB SNR ~0.4; other text >= 0.8.
+    max_wer: float = pydantic.Field(0.35, ge=0)
+
+
+def _is_english(clip: Clip) -> bool:
+    language = clip.attributes.get("language") if clip.attributes else None
+    return not language or str(language).lower().replace("_", "-").split("-")[0] == "en"
+
+
+class IntelligibilityValidator(Validator):
+    """ASR word/character error rate of one clip against its text (English)."""
+
+    name: ClassVar[str] = "intelligibility"
+    version: ClassVar[str] = "1"
+    fields: ClassVar[tuple[MetricField, ...]] = (
+        MetricField(
+            "wer",
+            pa.float64(),
+            "ratio",
+            "pocketsphinx word error rate vs the clip text, LM from the run's texts "
+            "(null for non-English clips, attribute 'language', or clips without text)",
+        ),
+        MetricField("cer", pa.float64(), "ratio", "character error rate, same transcript"),
+        MetricField("asr_text", pa.string(), "", "pocketsphinx transcript (normalized)"),
+        MetricField("asr_rtf", pa.float64(), "ratio", "recognition time / audio duration"),
+        MetricField(
+            "asr_status",
+            pa.string(),
+            "",
+            "ok | not_english | no_text (not measured, not a failure) | unreadable_audio",
+        ),
+    )
+
+    def __init__(self, **params: Any) -> None:
+        self.config = parse_params(IntelligibilityParams, self.name, params)
+        super().__init__(**self.config.model_dump())
+        self._texts: tuple[str, ...] = ()
+
+    def prepare(self, context: ValidationContext) -> None:
+        """Build (or reuse) the LM and dictionary of ``context.texts``."""
+        self._texts = tuple(t for t in context.texts if t)
+        if self._texts:
+            _recognizer(self._texts)
+
+    def measure(self, clip: Clip) -> dict[str, Any]:
+        skipped: dict[str, Any] = dict.fromkeys((f.name for f in self.fields), None)
+        if not clip.text or not normalize_words(clip.text):
+            return {**skipped, "asr_status": "no_text"}
+        if not _is_english(clip):
+            return {**skipped, "asr_status": "not_english"}
+        audio = np.asarray(clip.audio)
+        if audio_problem(audio, clip.sample_rate_hz) is not None:
+            return {**skipped, "asr_status": "unreadable_audio"}
+        # A clip measured without prepare() still gets an LM: its own text (a forced check).
+        recognizer = _recognizer(self._texts or (clip.text,))
+        started = time.perf_counter()
+        audio_16k = resample(np.clip(audio, -1.0, 1.0), clip.sample_rate_hz, ASR_RATE_HZ)
+        asr_text = recognizer.transcribe(audio_16k)
+        elapsed = time.perf_counter() - started
+        wer, cer = error_rates(clip.text, asr_text)
+        return {
+            "wer": wer,
+            "cer": cer,
+            "asr_text": asr_text,
+            "asr_rtf": elapsed / (audio.size / clip.sample_rate_hz),
+            "asr_status": "ok",
+        }
+
+    def check(self, metrics: Mapping[str, Any]) -> list[CheckResult]:
+        status = metrics.get("asr_status")
+        if status in ("no_text", "not_english"):
+            return []  # deliberately not measured
+        if status != "ok":
+            return [
+                CheckResult("max_wer", None, self.config.max_wer, "no WER: audio is unreadable")
+            ]
+        failed = limit_check("max_wer", "wer", metrics.get("wer"), self.config.max_wer)
+        return [failed] if failed is not None else []

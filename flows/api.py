@@ -1,0 +1,58 @@
+"""The Python API: what a notebook user imports. Same operations as the ``audio-synth`` CLI.
+
+    from flows.api import run_catalog, voices, read_items
+    manifest = run_catalog("configs/catalog-demo.yaml", output="out/demo")
+    df = read_items("out/demo")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from audio_synth_core import layout, runs
+from audio_synth_core.config import RunConfig
+from audio_synth_core.generators.base import VoiceInfo, build_generator
+from audio_synth_core.storage import Store
+from flows.runtime import prefect_api
+
+
+def run_catalog(
+    config: str | dict[str, Any] | RunConfig,
+    output: str | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run the catalog generation flow (starting a local Prefect API unless PREFECT_API_URL is
+    set) and return the run manifest."""
+    from flows.catalog import catalog_flow
+
+    if isinstance(config, RunConfig):
+        config = config.model_dump(mode="json")
+    with prefect_api():
+        return catalog_flow(config, output=output, dask_address=dask_address, workers=workers)
+
+
+def voices(generator: str = "espeak", params: dict[str, Any] | None = None) -> list[VoiceInfo]:
+    """Voices the generator offers."""
+    return build_generator(generator, params).voices()
+
+
+def read_items(output: str, run_id: str | None = None, **storage_options: Any) -> pd.DataFrame:
+    """Item metadata of a run under ``output`` (default: its last complete run)."""
+    return runs.read_items(Store(output, storage_options), run_id)
+
+
+def read_manifest(output: str, run_id: str | None = None, **storage_options: Any) -> dict[str, Any]:
+    store = Store(output, storage_options)
+    run_id = run_id or runs.latest_run_id(store)
+    if run_id is None:
+        raise FileNotFoundError(f"no complete run under {output!r}")
+    return store.read_json(layout.manifest(run_id))
+
+
+def list_runs(output: str, **storage_options: Any) -> list[str]:
+    """Run ids under ``output`` that have a manifest (complete runs)."""
+    store = Store(output, storage_options)
+    return [r for r in store.list("runs") if runs.is_complete(store, r)]

@@ -1,0 +1,135 @@
+"""The catalog generation flow: plan -> map one task per shard over Dask -> commit -> MLflow."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.utilities.annotations import unmapped
+
+from audio_synth_core import layout, runs, schema, tracking
+from audio_synth_core.config import RunConfig, load_config, parse_config
+from audio_synth_core.errors import AudioSynthError
+from audio_synth_core.generators.base import build_generator
+from audio_synth_core.planning import ShardSpec
+from audio_synth_core.storage import Store
+from flows.compute import dask_runner
+from flows.progress import gather
+from tasks.generate import generate_shard_task
+
+
+def resolve_config(
+    config: str | dict[str, Any] | RunConfig,
+    output: str | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> RunConfig:
+    """Config from a YAML path, a mapping or a RunConfig, with command-line overrides applied."""
+    if isinstance(config, RunConfig):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = parse_config(config)
+    else:
+        cfg = load_config(config)
+    return cfg.with_overrides(
+        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
+    )
+
+
+@flow(name="generate-shards")
+def generate_shards(specs: list[ShardSpec], store: Store, cfg: RunConfig) -> dict[str, Any]:
+    """Map the generation task over shards through the configured Dask runner."""
+    params = json.dumps(cfg.generator.params, sort_keys=True)
+    task = generate_shard_task.with_options(
+        retries=cfg.compute.retries, retry_delay_seconds=cfg.compute.retry_delay_s
+    )
+    futures = task.map(
+        specs, unmapped(store), cfg.generator.name, params, cfg.sharding.batch_size
+    )
+    summaries, errors = gather(futures, "generate", sum(s.n_items for s in specs))
+    return {"summaries": summaries, "errors": errors}
+
+
+def _aggregate(items, summaries: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    ok = items[items["status"] == schema.STATUS_OK]
+    generated = sum(s["n_generated"] for s in summaries)
+    generated_audio_s = sum(s["generated_audio_s"] for s in summaries)
+    metrics: dict[str, Any] = {
+        "items_total": len(items),
+        "items_ok": len(ok),
+        "items_failed": int((items["status"] == schema.STATUS_FAILED).sum()),
+        "items_generated": generated,
+        "items_unchanged": int((ok["change"] == schema.CHANGE_UNCHANGED).sum()),
+        "audio_hours": float(ok["duration_s"].sum()) / 3600,
+        "generation_wall_s": wall_s,
+        "utterances_per_s": generated / wall_s if wall_s > 0 else None,
+        "audio_s_per_wall_s": generated_audio_s / wall_s if wall_s > 0 else None,
+    }
+    for col in ("duration_s", "peak_dbfs", "rms_dbfs", "clipping_ratio", "silence_ratio", "integrated_lufs"):
+        values = ok[col].dropna()
+        metrics[f"{col}_mean"] = float(values.mean()) if len(values) else None
+    return metrics
+
+
+def _log_to_mlflow(cfg: RunConfig, store: Store, plan, items, metrics: dict[str, Any]) -> str:
+    uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
+    tags = {"audio_synth.run_id": plan.run_id, "prefect.flow_run_id": str(flow_run.id or "")}
+    gen = build_generator(cfg.generator.name, cfg.generator.params)
+    tags["generator"] = f"{gen.name} {gen.version}"
+    with tracking.start_run(uri, cfg.tracking.experiment, plan.run_id, tags) as run:
+        tracking.log_config(cfg.model_dump(mode="json"))
+        tracking.log_metrics(metrics)
+        ok = items[items["status"] == schema.STATUS_OK].head(cfg.tracking.sample_audio)
+        samples = {
+            f"{row.id}.{row.audio_format}": store.read_bytes(layout.audio(row.id, row.audio_format))
+            for row in ok.itertuples()
+        }
+        if samples:
+            tracking.log_files(samples, "samples")
+        return run.info.run_id
+
+
+@flow(name="catalog-generation")
+def catalog_flow(
+    config: str | dict[str, Any],
+    output: str | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Narrate a text catalog: FLAC/WAV files plus Parquet metadata, tracked in MLflow."""
+    logger = get_run_logger()
+    cfg = resolve_config(config, output, dask_address, workers)
+    store = Store(cfg.output.url, cfg.output.storage_options)
+    store.check_writable()
+    generator = build_generator(cfg.generator.name, cfg.generator.params)
+    plan = runs.build_plan(cfg, generator, store)
+    if runs.is_complete(store, plan.run_id):
+        logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)
+        return store.read_json(layout.manifest(plan.run_id))
+    runs.write_plan(store, plan)
+    pending = runs.pending_shards(store, plan)
+    logger.warning(
+        "run %s: %d items in %d shards, %d shards to do", plan.run_id, plan.items.num_rows,
+        len(plan.shards), len(pending),
+    )
+    start = time.perf_counter()
+    result = generate_shards.with_options(task_runner=dask_runner(cfg.compute))(pending, store, cfg)
+    wall_s = time.perf_counter() - start
+    if result["errors"]:
+        raise AudioSynthError(
+            f"{len(result['errors'])} of {len(pending)} shards failed after retries "
+            f"(first: {result['errors'][0]}); re-run the same command to resume"
+        )
+    items = runs.read_items(store, plan.run_id)
+    metrics = _aggregate(items, result["summaries"], wall_s)
+    metrics["shards_run"] = len(pending)
+    mlflow_run_id = _log_to_mlflow(cfg, store, plan, items, metrics)
+    manifest = runs.commit_run(store, plan, {"metrics": metrics, "mlflow_run_id": mlflow_run_id}, cfg)
+    logger.warning(
+        "run %s complete: %d ok, %d failed, %.2f audio hours", plan.run_id, metrics["items_ok"],
+        metrics["items_failed"], metrics["audio_hours"],
+    )
+    return manifest

@@ -1,0 +1,115 @@
+"""The ``audio-synth`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+import flows  # noqa: F401 - sets environment defaults before Prefect is imported
+from audio_synth_core.errors import AudioSynthError
+
+app = typer.Typer(
+    help="Synthesize audio at scale and prove every file is fit for use.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", "-o", help="Where outputs go: a folder, s3://bucket/prefix or any fsspec URL. Overrides output.url."),
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option("--dask-address", help="Use an existing Dask scheduler (tcp://host:8786) instead of a LocalCluster."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1, help="LocalCluster worker processes (default: one per core)."),
+]
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    config: Annotated[str, typer.Argument(help="YAML run configuration, e.g. configs/catalog-demo.yaml.")],
+    output: OutputOpt = None,
+    dask_address: DaskOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Generate audio for a text catalog: audio files + Parquet metadata + an MLflow run."""
+    from flows.api import run_catalog
+    from flows.catalog import resolve_config
+
+    try:
+        resolve_config(config, output, dask_address, workers)  # fail fast, before any server starts
+        manifest = run_catalog(config, output=output, dask_address=dask_address, workers=workers)
+    except AudioSynthError as exc:
+        _fail(exc)
+    m = manifest.get("metrics", {})
+    typer.echo(
+        f"run {manifest['run_id']}: {m.get('items_ok')} ok, {m.get('items_failed')} failed, "
+        f"{m.get('items_generated')} generated, changes {manifest['changes']}"
+    )
+
+
+@app.command()
+def voices(
+    generator: Annotated[str, typer.Option(help="Generator plug-in name.")] = "espeak",
+    language: Annotated[str | None, typer.Option(help="Only voices of this language (prefix match).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the voices a generator offers."""
+    from flows.api import voices as list_voices
+
+    try:
+        found = [v for v in list_voices(generator) if not language or v.language.startswith(language)]
+    except AudioSynthError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps([v.__dict__ | {"attributes": dict(v.attributes)} for v in found], indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("voice", "language", "gender", title=f"{generator}: {len(found)} voices")
+    for v in found:
+        table.add_row(v.name, v.language, v.gender or "")
+    Console().print(table)
+
+
+@app.command()
+def show(
+    output: Annotated[str, typer.Argument(help="Output URL of a run (folder or s3://...).")],
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: the last complete run).")] = None,
+    failures: Annotated[int, typer.Option(help="How many failed items to list.")] = 10,
+) -> None:
+    """Summarize a run's outputs: manifest, counts, changes, failures."""
+    from flows.api import list_runs, read_items, read_manifest
+
+    try:
+        manifest = read_manifest(output, run_id)
+        items = read_items(output, manifest["run_id"])
+    except (FileNotFoundError, AudioSynthError) as exc:
+        _fail(exc)
+    typer.echo(f"runs: {', '.join(list_runs(output))}")
+    typer.echo(f"run {manifest['run_id']} completed {manifest['completed_at']}")
+    typer.echo(json.dumps(manifest.get("metrics", {}), indent=1))
+    typer.echo(f"changes: {manifest['changes']}")
+    failed = items[items["status"] != "ok"]
+    typer.echo(f"status: {items['status'].value_counts().to_dict()}")
+    for row in failed.head(failures).itertuples():
+        typer.echo(f"  failed {row.catalog_id} [{row.id}]: {row.error}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers running one core operation over one shard, with retries."""

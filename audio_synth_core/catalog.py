@@ -33,7 +33,12 @@ def _detect_format(path: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
     lower = path.lower().removesuffix(".gz")
-    for suffix, name in ((".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".parquet", "parquet")):
+    for suffix, name in (
+        (".csv", "csv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".parquet", "parquet"),
+    ):
         if lower.endswith(suffix):
             return name
     raise CatalogError(f"cannot tell the format of catalog {path!r}: set catalog.format")
@@ -54,7 +59,9 @@ def _raw_records(cfg: CatalogConfig) -> Iterator[tuple[int, dict[str, Any] | Non
         try:
             table = pq.read_table(io.BytesIO(data))
         except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise CatalogError(f"catalog {cfg.path!r} is not a readable Parquet file: {exc}") from None
+            raise CatalogError(
+                f"catalog {cfg.path!r} is not a readable Parquet file: {exc}"
+            ) from None
         for i, rec in enumerate(table.to_pylist(), start=1):
             yield i, rec, None
         return

@@ -46,7 +46,9 @@ class TextConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    url: str = Field("out/catalog-demo", description="local folder, s3://bucket/prefix or fsspec URL")
+    url: str = Field(
+        "out/catalog-demo", description="local folder, s3://bucket/prefix or fsspec URL"
+    )
     audio_format: Literal["flac", "wav"] = "flac"
     storage_options: dict[str, Any] = Field(default_factory=dict)
 
@@ -118,7 +120,9 @@ def _format_error(exc: ValidationError, source: str) -> str:
 def parse_config(data: Any, source: str = "") -> RunConfig:
     """Validate a mapping into a RunConfig; errors name every bad field."""
     if not isinstance(data, dict):
-        raise ConfigError(f"invalid configuration {source}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"invalid configuration {source}: expected a mapping, got {type(data).__name__}"
+        )
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

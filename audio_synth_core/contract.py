@@ -8,6 +8,7 @@ is imported inside the functions that need it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -190,6 +191,18 @@ def build_expectations(
     return exps
 
 
+def _condition_text(cond: Any) -> str | None:
+    """A row condition as text: 'status == "ok"' (GX returns objects or their dict form)."""
+    if not cond:
+        return None
+    if hasattr(cond, "dict"):
+        cond = cond.dict()
+    if isinstance(cond, dict) and {"column", "operator", "parameter"} <= cond.keys():
+        col = cond["column"].get("name") if isinstance(cond["column"], dict) else cond["column"]
+        return f"{col} {cond['operator']} {json.dumps(cond['parameter'], default=str)}"
+    return str(cond)
+
+
 def _outcome(r: Any) -> ExpectationOutcome:
     cfg = r.expectation_config
     kwargs = cfg.kwargs
@@ -208,7 +221,7 @@ def _outcome(r: Any) -> ExpectationOutcome:
         unexpected_percent=res.get("unexpected_percent"),
         partial_unexpected=list(res.get("partial_unexpected_list") or [])[:10],
         observed_value=res.get("observed_value"),
-        condition=str(cond) if cond else None,
+        condition=_condition_text(cond),
         details=_json_safe(details) if details else None,
         exception=exc.get("exception_message") if exc.get("raised_exception") else None,
     )
@@ -261,11 +274,11 @@ def check_contract(
         .add_dataframe_asset("items")
         .add_batch_definition_whole_dataframe("all_items")
     )
-    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
-    for exp in build_expectations(
+    # Built whole, then added once: suite.add_expectation re-serializes the stored suite per call.
+    expectations = build_expectations(
         list(df.columns), max_duration_s, sample_rates_hz, allowed_changes
-    ):
-        suite.add_expectation(exp)
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME, expectations=expectations))
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name="item_metadata", data=batch_definition, suite=suite)
     )

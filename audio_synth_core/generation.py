@@ -6,8 +6,10 @@ Runs serially inside one worker process; the caller (a Prefect task) decides the
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +36,8 @@ class ShardSummary:
     generated_audio_s: float
     wall_s: float
     skipped: bool = False
+    # Which process did the work: lets a run show where its shards landed.
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +71,9 @@ def _summary_of(
     )
 
 
-def measure_item(row: dict[str, Any], samples: np.ndarray, rate: int) -> tuple[dict[str, Any], bytes]:
+def measure_item(
+    row: dict[str, Any], samples: np.ndarray, rate: int
+) -> tuple[dict[str, Any], bytes]:
     """Encode and measure one clip; returns the completed metadata row and the file bytes."""
     if samples.size == 0 or not np.isfinite(samples).all():
         raise ValueError("generator returned empty or non-finite audio")
@@ -91,18 +97,24 @@ def generate_shard(
     start = time.perf_counter()
     out_rel = layout.items_part(spec.run_id, spec.name)
     if store.exists(out_rel):
-        return _summary_of(store.read_table(out_rel), spec.name, time.perf_counter() - start, 0, 0.0, True)
+        return _summary_of(
+            store.read_table(out_rel), spec.name, time.perf_counter() - start, 0, 0.0, True
+        )
     rows = store.read_table(layout.plan_part(spec.run_id, spec.name)).to_pylist()
     generated, generated_s = 0, 0.0
     for row in rows:
         row["run_id"] = spec.run_id
         # An unchanged item keeps its audio unless the file went missing since.
-        if row["status"] == schema.STATUS_OK and not store.exists(layout.audio(row["id"], row["audio_format"])):
+        if row["status"] == schema.STATUS_OK and not store.exists(
+            layout.audio(row["id"], row["audio_format"])
+        ):
             row["status"] = STATUS_PENDING
     pending = [r for r in rows if r["status"] == STATUS_PENDING]
     for begin in range(0, len(pending), batch_size):
         batch = pending[begin : begin + batch_size]
-        requests = [SynthesisRequest(r["text"], r["voice"], r["language"], r["seed"]) for r in batch]
+        requests = [
+            SynthesisRequest(r["text"], r["voice"], r["language"], r["seed"]) for r in batch
+        ]
         results = generator.generate(requests)
         for row, result in zip(batch, results, strict=True):
             if isinstance(result, Exception):

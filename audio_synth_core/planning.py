@@ -59,7 +59,11 @@ def choose_voice(row: CatalogRow, cfg: RunConfig, generator: Generator) -> tuple
         info = generator.resolve_voice(row.voice, None)
     elif row.language:
         mapped = cfg.voices.by_language.get(row.language)
-        info = generator.resolve_voice(mapped, None) if mapped else generator.resolve_voice(None, row.language)
+        info = (
+            generator.resolve_voice(mapped, None)
+            if mapped
+            else generator.resolve_voice(None, row.language)
+        )
     else:
         info = generator.resolve_voice(cfg.voices.default, None)
     return info.name, row.language or info.language
@@ -113,20 +117,45 @@ def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator
         if error is not None:
             item_id = _digest("failed", row.catalog_id, row.row_number, error)[:20]
             items.append(
-                {**base, "id": item_id, "chunk_index": 0, "text": row.text[:1000], "voice": row.voice,
-                 "language": row.language, "seed": 0, "attributes": attributes,
-                 "status": schema.STATUS_FAILED, "error": error}
+                {
+                    **base,
+                    "id": item_id,
+                    "chunk_index": 0,
+                    "text": row.text[:1000],
+                    "voice": row.voice,
+                    "language": row.language,
+                    "seed": 0,
+                    "attributes": attributes,
+                    "status": schema.STATUS_FAILED,
+                    "error": error,
+                }
             )
             continue
         for index, chunk_text in enumerate(chunks):
             seed = item_seed(cfg.voices.seed, row.catalog_id, index)
             item_id = _digest(
-                row.catalog_id, index, chunk_text, voice, language, gen["name"], gen["version"],
-                base["generator_params"], seed, cfg.output.audio_format,
+                row.catalog_id,
+                index,
+                chunk_text,
+                voice,
+                language,
+                gen["name"],
+                gen["version"],
+                base["generator_params"],
+                seed,
+                cfg.output.audio_format,
             )[:20]
             items.append(
-                {**base, "id": item_id, "chunk_index": index, "text": chunk_text, "voice": voice,
-                 "language": language, "seed": seed, "attributes": attributes}
+                {
+                    **base,
+                    "id": item_id,
+                    "chunk_index": index,
+                    "text": chunk_text,
+                    "voice": voice,
+                    "language": language,
+                    "seed": seed,
+                    "attributes": attributes,
+                }
             )
     return items
 
@@ -134,7 +163,9 @@ def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator
 def plan_table(items: list[dict[str, Any]]) -> pa.Table:
     """Items as a table in the item schema; measurement columns stay null until generated."""
     names = schema.ITEM_SCHEMA.names
-    return pa.Table.from_pylist([{c: it.get(c) for c in names} for it in items], schema=schema.ITEM_SCHEMA)
+    return pa.Table.from_pylist(
+        [{c: it.get(c) for c in names} for it in items], schema=schema.ITEM_SCHEMA
+    )
 
 
 def make_shards(run_id: str, n_items: int, items_per_shard: int) -> list[ShardSpec]:
@@ -154,15 +185,27 @@ def run_id_for(items: pa.Table, cfg: RunConfig) -> str:
 
 # Columns copied from the previous run for unchanged items, so they need no regeneration.
 CARRIED = [
-    "sample_rate_hz", "num_samples", "duration_s", "audio_uri", "sha256", "status", "error",
-    "peak_dbfs", "rms_dbfs", "clipping_ratio", "silence_ratio", "integrated_lufs",
+    "sample_rate_hz",
+    "num_samples",
+    "duration_s",
+    "audio_uri",
+    "sha256",
+    "status",
+    "error",
+    "peak_dbfs",
+    "rms_dbfs",
+    "clipping_ratio",
+    "silence_ratio",
+    "integrated_lufs",
 ]
 
 
 def mark_changes(items: pa.Table, previous: pa.Table | None) -> tuple[pa.Table, pa.Table]:
     """Mark items the previous run produced ok as unchanged (carrying its measurements); return
     the previous ids that are no longer planned ("gone")."""
-    gone_schema = pa.schema([schema.ITEM_SCHEMA.field("id"), schema.ITEM_SCHEMA.field("catalog_id")])
+    gone_schema = pa.schema(
+        [schema.ITEM_SCHEMA.field("id"), schema.ITEM_SCHEMA.field("catalog_id")]
+    )
     if previous is None:
         return items, gone_schema.empty_table()
     prev = previous.to_pandas()

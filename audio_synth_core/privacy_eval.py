@@ -11,9 +11,9 @@ for three attacker models:
 - ``eer_lazy_informed``: enrollment anonymized with the same method (own random draws) vs
   anonymized trials (attacker knows the method, not the per-utterance parameters).
 
-Higher EER = better privacy (50% is chance). Next to it: the intelligibility cost as word error rate
-before/after (a ``WerFn`` callable: ``pocketsphinx_wer`` uses the project's IntelligibilityValidator)
-and the anonymization real-time factor on this process.
+Higher EER = better privacy (50% is chance). Next to it: the intelligibility cost as word error
+rate before/after (a ``WerFn`` callable; ``pocketsphinx_wer`` wraps the project's
+IntelligibilityValidator) and the anonymization real-time factor in this process.
 
 Speakers for the evaluation: ``flite_speech`` renders flite voices derived from recorded people
 (CMU ARCTIC awb, rms, slt; kal) when the Debian package ``flite`` is installed.

@@ -57,7 +57,9 @@ def write_plan(store: Store, plan: Plan) -> None:
     offset = 0
     for spec in plan.shards:
         if f"{spec.name}.parquet" not in existing:
-            store.write_table(layout.plan_part(plan.run_id, spec.name), plan.items.slice(offset, spec.n_items))
+            store.write_table(
+                layout.plan_part(plan.run_id, spec.name), plan.items.slice(offset, spec.n_items)
+            )
         offset += spec.n_items
 
 
@@ -69,11 +71,15 @@ def pending_shards(store: Store, plan: Plan) -> list[ShardSpec]:
 
 def changes_table(plan: Plan) -> pa.Table:
     current = plan.items.select(["id", "catalog_id", "change"])
-    gone = plan.gone.append_column("change", pa.array([schema.CHANGE_GONE] * plan.gone.num_rows, pa.string()))
+    gone = plan.gone.append_column(
+        "change", pa.array([schema.CHANGE_GONE] * plan.gone.num_rows, pa.string())
+    )
     return pa.concat_tables([current, gone.cast(current.schema)])
 
 
-def commit_run(store: Store, plan: Plan, summary: dict[str, Any], config: RunConfig) -> dict[str, Any]:
+def commit_run(
+    store: Store, plan: Plan, summary: dict[str, Any], config: RunConfig
+) -> dict[str, Any]:
     """Write the changes table, then the manifest (last), then point LATEST at this run."""
     changes = changes_table(plan)
     store.write_table(layout.changes(plan.run_id), changes)
@@ -90,7 +96,9 @@ def commit_run(store: Store, plan: Plan, summary: dict[str, Any], config: RunCon
         **summary,
     }
     store.write_json(layout.manifest(plan.run_id), manifest)
-    store.write_json(layout.LATEST, {"run_id": plan.run_id, "completed_at": manifest["completed_at"]})
+    store.write_json(
+        layout.LATEST, {"run_id": plan.run_id, "completed_at": manifest["completed_at"]}
+    )
     return manifest
 
 

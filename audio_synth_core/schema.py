@@ -54,7 +54,8 @@ ITEM_FIELDS: list[pa.Field] = [
 ]
 
 ITEM_SCHEMA = pa.schema(
-    ITEM_FIELDS, metadata={"audio_synth.schema": "items", "audio_synth.schema_version": SCHEMA_VERSION}
+    ITEM_FIELDS,
+    metadata={"audio_synth.schema": "items", "audio_synth.schema_version": SCHEMA_VERSION},
 )
 
 

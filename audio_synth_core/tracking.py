@@ -18,7 +18,11 @@ def tracking_uri(configured: str | None, store: Store) -> str:
         return os.environ["MLFLOW_TRACKING_URI"]
     if configured:
         return configured
-    folder = Path(store.url) if store.is_local else Path(os.environ.get("AUDIO_SYNTH_HOME", ".audio-synth"))
+    folder = (
+        Path(store.url)
+        if store.is_local
+        else Path(os.environ.get("AUDIO_SYNTH_HOME", ".audio-synth"))
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder.absolute() / 'mlflow.db'}"
 

@@ -1,8 +1,8 @@
 """The Python API: what a notebook user imports. Same operations as the ``audio-synth`` CLI.
 
-    from flows.api import run_catalog, voices, read_items
-    manifest = run_catalog("configs/catalog-demo.yaml", output="out/demo")
-    df = read_items("out/demo")
+from flows.api import run_catalog, voices, read_items
+manifest = run_catalog("configs/catalog-demo.yaml", output="out/demo")
+df = read_items("out/demo")
 """
 
 from __future__ import annotations

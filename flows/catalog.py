@@ -46,9 +46,7 @@ def generate_shards(specs: list[ShardSpec], store: Store, cfg: RunConfig) -> dic
     task = generate_shard_task.with_options(
         retries=cfg.compute.retries, retry_delay_seconds=cfg.compute.retry_delay_s
     )
-    futures = task.map(
-        specs, unmapped(store), cfg.generator.name, params, cfg.sharding.batch_size
-    )
+    futures = task.map(specs, unmapped(store), cfg.generator.name, params, cfg.sharding.batch_size)
     summaries, errors = gather(futures, "generate", sum(s.n_items for s in specs))
     return {"summaries": summaries, "errors": errors}
 
@@ -68,7 +66,14 @@ def _aggregate(items, summaries: list[dict[str, Any]], wall_s: float) -> dict[st
         "utterances_per_s": generated / wall_s if wall_s > 0 else None,
         "audio_s_per_wall_s": generated_audio_s / wall_s if wall_s > 0 else None,
     }
-    for col in ("duration_s", "peak_dbfs", "rms_dbfs", "clipping_ratio", "silence_ratio", "integrated_lufs"):
+    for col in (
+        "duration_s",
+        "peak_dbfs",
+        "rms_dbfs",
+        "clipping_ratio",
+        "silence_ratio",
+        "integrated_lufs",
+    ):
         values = ok[col].dropna()
         metrics[f"{col}_mean"] = float(values.mean()) if len(values) else None
     return metrics
@@ -112,8 +117,11 @@ def catalog_flow(
     runs.write_plan(store, plan)
     pending = runs.pending_shards(store, plan)
     logger.warning(
-        "run %s: %d items in %d shards, %d shards to do", plan.run_id, plan.items.num_rows,
-        len(plan.shards), len(pending),
+        "run %s: %d items in %d shards, %d shards to do",
+        plan.run_id,
+        plan.items.num_rows,
+        len(plan.shards),
+        len(pending),
     )
     start = time.perf_counter()
     result = generate_shards.with_options(task_runner=dask_runner(cfg.compute))(pending, store, cfg)
@@ -126,10 +134,16 @@ def catalog_flow(
     items = runs.read_items(store, plan.run_id)
     metrics = _aggregate(items, result["summaries"], wall_s)
     metrics["shards_run"] = len(pending)
+    workers = sorted({s["worker"] for s in result["summaries"]})
     mlflow_run_id = _log_to_mlflow(cfg, store, plan, items, metrics)
-    manifest = runs.commit_run(store, plan, {"metrics": metrics, "mlflow_run_id": mlflow_run_id}, cfg)
+    manifest = runs.commit_run(
+        store, plan, {"metrics": metrics, "mlflow_run_id": mlflow_run_id, "workers": workers}, cfg
+    )
     logger.warning(
-        "run %s complete: %d ok, %d failed, %.2f audio hours", plan.run_id, metrics["items_ok"],
-        metrics["items_failed"], metrics["audio_hours"],
+        "run %s complete: %d ok, %d failed, %.2f audio hours",
+        plan.run_id,
+        metrics["items_ok"],
+        metrics["items_failed"],
+        metrics["audio_hours"],
     )
     return manifest

@@ -19,15 +19,24 @@ app = typer.Typer(
 
 OutputOpt = Annotated[
     str | None,
-    typer.Option("--output", "-o", help="Where outputs go: a folder, s3://bucket/prefix or any fsspec URL. Overrides output.url."),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Where outputs go: a folder, s3://bucket/prefix or any fsspec URL. Overrides output.url.",
+    ),
 ]
 DaskOpt = Annotated[
     str | None,
-    typer.Option("--dask-address", help="Use an existing Dask scheduler (tcp://host:8786) instead of a LocalCluster."),
+    typer.Option(
+        "--dask-address",
+        help="Use an existing Dask scheduler (tcp://host:8786) instead of a LocalCluster.",
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,
-    typer.Option("--workers", "-w", min=1, help="LocalCluster worker processes (default: one per core)."),
+    typer.Option(
+        "--workers", "-w", min=1, help="LocalCluster worker processes (default: one per core)."
+    ),
 ]
 
 
@@ -38,7 +47,9 @@ def _fail(exc: Exception) -> None:
 
 @app.command()
 def run(
-    config: Annotated[str, typer.Argument(help="YAML run configuration, e.g. configs/catalog-demo.yaml.")],
+    config: Annotated[
+        str, typer.Argument(help="YAML run configuration, e.g. configs/catalog-demo.yaml.")
+    ],
     output: OutputOpt = None,
     dask_address: DaskOpt = None,
     workers: WorkersOpt = None,
@@ -62,18 +73,24 @@ def run(
 @app.command()
 def voices(
     generator: Annotated[str, typer.Option(help="Generator plug-in name.")] = "espeak",
-    language: Annotated[str | None, typer.Option(help="Only voices of this language (prefix match).")] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Only voices of this language (prefix match).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the voices a generator offers."""
     from flows.api import voices as list_voices
 
     try:
-        found = [v for v in list_voices(generator) if not language or v.language.startswith(language)]
+        found = [
+            v for v in list_voices(generator) if not language or v.language.startswith(language)
+        ]
     except AudioSynthError as exc:
         _fail(exc)
     if as_json:
-        typer.echo(json.dumps([v.__dict__ | {"attributes": dict(v.attributes)} for v in found], indent=1))
+        typer.echo(
+            json.dumps([v.__dict__ | {"attributes": dict(v.attributes)} for v in found], indent=1)
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -87,7 +104,9 @@ def voices(
 @app.command()
 def show(
     output: Annotated[str, typer.Argument(help="Output URL of a run (folder or s3://...).")],
-    run_id: Annotated[str | None, typer.Option(help="Run id (default: the last complete run).")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id (default: the last complete run).")
+    ] = None,
     failures: Annotated[int, typer.Option(help="How many failed items to list.")] = 10,
 ) -> None:
     """Summarize a run's outputs: manifest, counts, changes, failures."""

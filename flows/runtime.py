@@ -65,7 +65,17 @@ def prefect_server(timeout_s: float = 120.0) -> Iterator[str]:
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "prefect-server.log", "ab")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PREFECT_API_URL": url},
@@ -75,7 +85,9 @@ def prefect_server(timeout_s: float = 120.0) -> Iterator[str]:
         deadline = time.monotonic() + timeout_s
         while not _healthy(url):
             if proc.poll() is not None:
-                raise RuntimeError(f"Prefect server exited early; see {home / 'prefect-server.log'}")
+                raise RuntimeError(
+                    f"Prefect server exited early; see {home / 'prefect-server.log'}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Prefect server did not start in {timeout_s:.0f} s")
             time.sleep(0.5)

@@ -13,7 +13,12 @@ from audio_synth_core.storage import Store
 
 
 # Results stay in memory (small dicts); caching is off because outputs on storage are the cache.
-@task(name="generate-shard", task_run_name="generate-{spec.name}", cache_policy=NO_CACHE, persist_result=False)
+@task(
+    name="generate-shard",
+    task_run_name="generate-{spec.name}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def generate_shard_task(
     spec: ShardSpec, store: Store, generator: str, generator_params_json: str, batch_size: int
 ) -> dict[str, Any]:

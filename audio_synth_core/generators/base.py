@@ -78,7 +78,9 @@ class Generator(ABC):
             for v in voices:
                 if v.language == language:
                     return v
-            raise UnknownVoiceError(f"no voice for language {language!r} in generator {self.name!r}")
+            raise UnknownVoiceError(
+                f"no voice for language {language!r} in generator {self.name!r}"
+            )
         raise UnknownVoiceError("neither a voice nor a language was given")
 
     def describe(self) -> dict[str, Any]:

@@ -4,14 +4,15 @@ libespeak-ng is one global state machine per process, so the library is loaded a
 (lazily, under a lock) and every call into it holds that lock. Generator objects only carry their
 parameters: they pickle cheaply and rebuild nothing when shipped to a Dask worker.
 
-Determinism. espeak-ng keeps signal-generator state in C statics that no API resets: the pitch
-flutter table position (``Flutter_ix`` in ``AdvanceParameters``), the automatic gain control and
-cycle counters in ``Wavegen``, the Klatt and speechPlayer noise generators (``espeak_rand`` and libc
-``rand``). Carried from one utterance into the next they change the pitch track, and because each
-phoneme ends on a whole pitch cycle, the length too. Before every utterance we put those variables
-back to the values they had right after initialization (their addresses come from the library's
-symbol table), reseed both random generators, and select the voice and every parameter again. The
-same request then gives the same samples whatever was synthesized before it.
+Determinism. espeak-ng keeps state in C statics that no API resets: the pitch-flutter table position
+(``Flutter_ix`` in ``AdvanceParameters``), the gain control and cycle counters of ``Wavegen``, the
+Klatt resonator and noise memory, the "previous phoneme was a sampled wave" flag of ``DoSpect2``,
+and two random generators (``espeak_rand`` for breath noise and Klatt, libc ``rand`` for the
+speechPlayer source). Carried into the next utterance they change the pitch track and, because each
+phoneme ends on a whole pitch cycle, the length too. Before every utterance we write those statics
+back to their values right after initialization (addresses from the library's ELF symbol table),
+reseed both generators, and select the voice and every parameter again: each utterance is then
+synthesized exactly as the first one of a fresh process would be.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class VariantInfo:
 
 
 def _parse_languages(ptr: int) -> list[tuple[int, str]]:
-    """espeak's ``languages`` field: repeated (priority byte, NUL-terminated code), then a 0 byte."""
+    """espeak's ``languages``: repeated (priority byte, NUL-terminated code), then a 0 byte."""
     out: list[tuple[int, str]] = []
     pos = ptr
     while (priority := ctypes.c_ubyte.from_address(pos).value) != 0:
@@ -517,6 +518,10 @@ class EspeakGenerator(Generator):
     Voice names are espeak language tags (``en-us``, ``en-gb``, ``de``, ``fr-fr``); aliases such as
     the voice file (``en``, ``gmw/en-US``) or display name also resolve. ``<voice>+<variant>``
     (``en-us+f3``, ``de+m7``) applies a variant from ``variants()``.
+
+    Parameters: ``rate_wpm`` 80..450 (175), ``pitch`` 0..99 (50), ``pitch_range`` 0..99 (50),
+    ``volume`` 0..200 (100), ``word_gap_10ms`` 0..100 (0). ``SynthesisRequest.seed`` is unused:
+    the output depends only on text, voice and parameters.
     """
 
     name: ClassVar[str] = "espeak"

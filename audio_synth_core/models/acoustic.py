@@ -142,16 +142,46 @@ def sinusoids(length: torch.Tensor | int, channels: int, device: torch.device) -
     """Sinusoidal position encoding ``[length, channels]``."""
     pos = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
     half = channels // 2
-    freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=device) / max(half - 1, 1))
+    # Float arange: an int64 arange divided by an int exports to ONNX as integer division.
+    steps = torch.arange(half, device=device, dtype=torch.float32)
+    freq = torch.exp(-math.log(10000.0) * steps / max(half - 1, 1))
     angles = pos * freq.unsqueeze(0)
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
-def lengths_to_mask(lengths: torch.Tensor, max_len: int | torch.Tensor | None = None) -> torch.Tensor:
+def lengths_to_mask(
+    lengths: torch.Tensor, max_len: int | torch.Tensor | None = None
+) -> torch.Tensor:
     """``[B]`` lengths -> ``[B, max_len]`` boolean mask, True on valid positions."""
     if max_len is None:
         max_len = lengths.max()
     return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a key padding mask.
+
+    Written out instead of ``nn.MultiheadAttention``, whose fast path bakes batch and length into
+    the traced graph and breaks ONNX export with dynamic axes.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = (
+            self.qkv(x).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
+        )
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(c // self.n_heads)
+        scores = scores.masked_fill(~mask.view(b, 1, 1, t), -1e4)
+        weights = self.dropout(torch.softmax(scores, dim=-1))
+        y = torch.matmul(weights, v).transpose(1, 2).reshape(b, t, c)
+        return self.out(y)
 
 
 class FFTBlock(nn.Module):
@@ -159,7 +189,7 @@ class FFTBlock(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, ffn_dim: int, kernel: int, dropout: float):
         super().__init__()
-        self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
+        self.attn = SelfAttention(d_model, n_heads, dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.conv1 = nn.Conv1d(d_model, ffn_dim, kernel, padding=kernel // 2)
         self.conv2 = nn.Conv1d(ffn_dim, d_model, 1)
@@ -168,7 +198,7 @@ class FFTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         keep = mask.unsqueeze(-1).to(x.dtype)
-        a, _ = self.attn(x, x, x, key_padding_mask=~mask, need_weights=False)
+        a = self.attn(x, mask)
         x = self.norm1(x + self.dropout(a)) * keep
         y = self.conv2(F.relu(self.conv1(x.transpose(1, 2)))).transpose(1, 2)
         return self.norm2(x + self.dropout(y)) * keep
@@ -178,7 +208,8 @@ class FFTStack(nn.Module):
     def __init__(self, c: AcousticConfig, layers: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            FFTBlock(c.d_model, c.n_heads, c.ffn_dim, c.kernel_size, c.dropout) for _ in range(layers)
+            FFTBlock(c.d_model, c.n_heads, c.ffn_dim, c.kernel_size, c.dropout)
+            for _ in range(layers)
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -293,9 +324,12 @@ class DeterministicDecoder(nn.Module):
 
 def _gaussian_kl(m_q, logs_q, m_p, logs_p) -> torch.Tensor:
     """KL(N(m_q, e^logs_q) || N(m_p, e^logs_p)) per element."""
-    return logs_p - logs_q + 0.5 * (torch.exp(2 * logs_q) + (m_q - m_p) ** 2) * torch.exp(
-        -2 * logs_p
-    ) - 0.5
+    return (
+        logs_p
+        - logs_q
+        + 0.5 * (torch.exp(2 * logs_q) + (m_q - m_p) ** 2) * torch.exp(-2 * logs_p)
+        - 0.5
+    )
 
 
 class VAEDecoder(nn.Module):
@@ -477,7 +511,11 @@ class AcousticModel(nn.Module):
         return self.decoder.noise_shape(batch, frames)
 
     def decode(
-        self, h_frames: torch.Tensor, mu_frames: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor
+        self,
+        h_frames: torch.Tensor,
+        mu_frames: torch.Tensor,
+        mask: torch.Tensor,
+        noise: torch.Tensor,
     ) -> torch.Tensor:
         """Expanded hidden/mu ``[B, T, .]`` -> log-mel ``[B, n_mels, T]`` (denormalized)."""
         mel = self.denormalize(self.decoder(h_frames, mu_frames, mask, noise))

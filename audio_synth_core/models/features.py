@@ -150,7 +150,9 @@ class GriffinLimVocoder(nn.Module):
         return audio[0] if squeeze else audio
 
 
-def griffin_lim(mel: torch.Tensor, config: MelConfig | None = None, n_iter: int = 32) -> torch.Tensor:
+def griffin_lim(
+    mel: torch.Tensor, config: MelConfig | None = None, n_iter: int = 32
+) -> torch.Tensor:
     """Griffin-Lim audio ``[.., frames * hop]`` from log-mel ``[.., n_mels, frames]``."""
     with torch.no_grad():
         return GriffinLimVocoder(config, n_iter).to(mel.device)(mel)

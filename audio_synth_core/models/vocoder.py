@@ -134,8 +134,7 @@ class ResBlock(nn.Module):
             for d in dilations
         )
         self.convs2 = nn.ModuleList(
-            _wn(nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2))
-            for _ in dilations
+            _wn(nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2)) for _ in dilations
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

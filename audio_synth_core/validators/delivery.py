@@ -83,7 +83,7 @@ def get_profile(name: str) -> DeliveryProfile:
 def noise_floor_dbfs(audio: np.ndarray, sample_rate_hz: int) -> float:
     """RMS level of the quietest ``NOISE_WINDOW_S`` stretch (the whole clip if shorter)."""
     power = np.square(frame_rms(audio, sample_rate_hz, ROOM_TONE_FRAME_S))
-    n = int(round(NOISE_WINDOW_S / ROOM_TONE_FRAME_S))
+    n = round(NOISE_WINDOW_S / ROOM_TONE_FRAME_S)
     if power.size <= n:
         return to_db(float(np.sqrt(power.mean())))
     window_power = np.convolve(power, np.ones(n) / n, mode="valid")

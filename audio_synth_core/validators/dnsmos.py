@@ -102,9 +102,12 @@ def resample(audio: np.ndarray, rate_hz: int, target_hz: int) -> np.ndarray:
 
 
 class DnsmosParams(StrictParams):
-    # Clean espeak speech scores OVRL ~2.8 (synthetic timbre), 30 dB SNR ~2.6, 10 dB ~2.0.
-    min_ovrl: float = pydantic.Field(2.3, ge=1, le=5)
-    # 1.0 is the reference hop; longer hops trade resolution for speed on long clips.
+    # Measured OVRL on 20 espeak clips (4 voices): clean 2.20-2.95, 30 dB SNR 2.34-3.0, 20 dB
+    # 2.0-2.66, 10 dB 1.82-2.19, 0 dB ~1.6. 2.1 passes all clean clips and flags most at 10 dB.
+    min_ovrl: float = pydantic.Field(2.1, ge=1, le=5)
+    # 1.0 s is the reference hop (scores comparable with published DNSMOS numbers). Clips under
+    # 9 s are tiled to >= 9 s and scored at every hop: 9.01 scores each clip about once, 2.5x
+    # faster, within 0.02 MOS on average (0.14 at most) of the reference on espeak speech.
     hop_s: float = pydantic.Field(1.0, gt=0)
 
 

@@ -8,7 +8,7 @@ British spellings) espeak-ng's own pronunciation mapped from IPA to ARPAbet. Aud
 say its text still scores badly: the decoder can only produce the run's words, so speech of
 another sentence comes out as the wrong words (WER near or above 1).
 
-Every utterance is decoded independently of the ones before it (batch CMN, dither seeded per
+Every utterance is decoded independently of the ones before it (batch CMN, noise seeded per
 clip), so a clip gets the same WER whatever shard or order it is validated in.
 """
 
@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
@@ -228,8 +228,35 @@ def pronunciations(words: Sequence[str]) -> dict[str, tuple[str, ...]]:
 # -- decoder -----------------------------------------------------------------------------------
 
 
+# ASR front end (measured on espeak speech, 38-sentence LM, 15 clips x clean/30/20/10/0 dB):
+# level normalization, then a comfort-noise floor COMFORT_NOISE_DB below the speech, then
+# PAD_S of that floor at both ends. Digital silence is far outside what the acoustic model was
+# trained on: clean TTS scored worse than the same clip at 30 dB SNR (mean WER 0.26 vs 0.12)
+# and the last word was often lost. With this front end clean WER is ~0.07, and WER rises
+# monotonically as real noise passes the floor. (pocketsphinx's own 1/2-bit dither helped far
+# less and its RNG runs on across utterances; ours is seeded per clip.)
+TARGET_RMS_DBFS = -20.0
+COMFORT_NOISE_DB = 35.0
+PAD_S = 0.3
+# LM weight: the LM is in-domain (the run's own texts), so it is trusted more than the default 6.5.
+LM_WEIGHT = 10.0
+
+
+def _asr_input(audio_16k: np.ndarray) -> np.ndarray:
+    """int16 PCM for the decoder: normalized level, seeded comfort noise, padded ends."""
+    x = audio_16k.astype(np.float64)
+    rms = float(np.sqrt(np.mean(np.square(x))))
+    if rms > 0:
+        x *= 10 ** (TARGET_RMS_DBFS / 20) / rms
+    pad = np.zeros(int(PAD_S * ASR_RATE_HZ))
+    x = np.concatenate([pad, x, pad])
+    noise_rms = 10 ** ((TARGET_RMS_DBFS - COMFORT_NOISE_DB) / 20)
+    x += np.random.default_rng(0).standard_normal(x.size) * noise_rms
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
 class _Recognizer:
-    """A pocketsphinx decoder restricted to one vocabulary and LM, with its files on disk."""
+    """A pocketsphinx decoder restricted to the vocabulary and trigram LM of a set of texts."""
 
     def __init__(self, texts: Sequence[str]) -> None:
         from pocketsphinx import Decoder, get_model_path
@@ -238,35 +265,33 @@ class _Recognizer:
         sentences = [" ".join(ws) for ws in map(normalize_words, texts) if ws]
         if not sentences:
             raise ValueError("intelligibility needs at least one text with words to build its LM")
-        self.workdir = tempfile.mkdtemp(prefix="audio-synth-asr-")
         lm = ArpaBoLM(text="\n".join(sentences), add_start=True)
         lm.compute()
-        lm_path = os.path.join(self.workdir, "run.arpa")
-        with open(lm_path, "w", encoding="utf-8") as fh:
-            lm.write(fh)
         vocabulary = sorted({w for s in sentences for w in s.split()})
-        dict_path = os.path.join(self.workdir, "run.dict")
-        with open(dict_path, "w", encoding="utf-8") as fh:
-            for word, prons in pronunciations(vocabulary).items():
-                for i, phones in enumerate(prons):
-                    fh.write(f"{word}{f'({i + 1})' if i else ''} {phones}\n")
         self.vocabulary_size = len(vocabulary)
-        self.decoder = Decoder(
-            hmm=get_model_path("en-us/en-us"),
-            lm=lm_path,
-            dict=dict_path,
-            samprate=ASR_RATE_HZ,
-            cmn="batch",
-            dither=False,  # we dither ourselves, seeded per clip (see transcribe)
-            loglevel="FATAL",
-        )
+        # The decoder reads both files while it is built, so they live only that long.
+        with tempfile.TemporaryDirectory(prefix="audio-synth-asr-") as workdir:
+            lm_path = os.path.join(workdir, "run.arpa")
+            with open(lm_path, "w", encoding="utf-8") as fh:
+                lm.write(fh)
+            dict_path = os.path.join(workdir, "run.dict")
+            with open(dict_path, "w", encoding="utf-8") as fh:
+                for word, prons in pronunciations(vocabulary).items():
+                    for i, phones in enumerate(prons):
+                        fh.write(f"{word}{f'({i + 1})' if i else ''} {phones}\n")
+            self.decoder = Decoder(
+                hmm=get_model_path("en-us/en-us"),
+                lm=lm_path,
+                dict=dict_path,
+                samprate=ASR_RATE_HZ,
+                lw=LM_WEIGHT,
+                cmn="batch",
+                dither=False,  # replaced by the seeded comfort noise of _asr_input
+                loglevel="FATAL",
+            )
 
     def transcribe(self, audio_16k: np.ndarray) -> str:
-        pcm = np.clip(np.round(audio_16k * 32767.0), -32768, 32766).astype(np.int16)
-        # pocketsphinx's dither (+1 LSB on a random quarter of samples) keeps the log spectrum
-        # of digital silence finite; without it WER on TTS audio rises 50-100%. Its own RNG
-        # runs on across utterances, so we apply the same noise with a fixed seed per clip.
-        pcm += (np.random.default_rng(0).integers(0, 4, pcm.size) == 0).astype(np.int16)
+        pcm = _asr_input(audio_16k)
         self.decoder.start_utt()
         self.decoder.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
         self.decoder.end_utt()
@@ -274,24 +299,24 @@ class _Recognizer:
         words = hyp.hypstr.split() if hyp is not None else []
         return " ".join(re.sub(r"\(\d+\)$", "", w) for w in words)
 
-    def close(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
 
 _LOCK = threading.Lock()
-# One recognizer per process, rebuilt only when the texts change (shards of one run share it).
-_CURRENT: tuple[str, _Recognizer] | None = None
+# Recognizers per process, keyed by the texts they were built from: shards of one run share one,
+# and two validators with different texts in one process do not rebuild on every clip.
+_RECOGNIZERS: OrderedDict[str, _Recognizer] = OrderedDict()
+_MAX_RECOGNIZERS = 4
 
 
 def _recognizer(texts: Sequence[str]) -> _Recognizer:
-    global _CURRENT
     key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
     with _LOCK:
-        if _CURRENT is None or _CURRENT[0] != key:
-            if _CURRENT is not None:
-                _CURRENT[1].close()
-            _CURRENT = (key, _Recognizer(texts))
-        return _CURRENT[1]
+        if key in _RECOGNIZERS:
+            _RECOGNIZERS.move_to_end(key)
+        else:
+            _RECOGNIZERS[key] = _Recognizer(texts)
+            while len(_RECOGNIZERS) > _MAX_RECOGNIZERS:
+                _RECOGNIZERS.popitem(last=False)
+        return _RECOGNIZERS[key]
 
 
 def error_rates(reference: str, hypothesis: str) -> tuple[float | None, float | None]:
@@ -306,8 +331,9 @@ def error_rates(reference: str, hypothesis: str) -> tuple[float | None, float | 
 
 
 class IntelligibilityParams(StrictParams):
-    # Clean espeak speech scores ~0.0-0.15 with the run's LM; 10 dB SNR ~0.4; other text >= 0.8.
-    max_wer: float = pydantic.Field(0.35, ge=0)
+    # Measured on espeak (38-text LM): clean mean 0.09 (a few accented clips up to 0.5 on short
+    # sentences), 20 dB 0.1, 10 dB 0.3, 0 dB 0.85, audio of a text not in the LM ~1.0.
+    max_wer: float = pydantic.Field(0.4, ge=0)
 
 
 def _is_english(clip: Clip) -> bool:

@@ -125,7 +125,9 @@ class QualityParams(StrictParams):
     max_abs_dc_offset: float = pydantic.Field(0.01, ge=0)
     min_snr_db: float = 15.0
     min_rms_dbfs: float = -35.0
-    max_peak_dbfs: float = -0.1
+    # 0 dBFS: only float audio beyond full scale (it would clip when encoded). Delivery targets
+    # such as ACX -3 dBFS belong to the delivery validator.
+    max_peak_dbfs: float = 0.0
 
 
 class QualityValidator(Validator):

@@ -36,14 +36,17 @@ def test_csv_rows_and_broken_rows(tmp_path):
 def test_jsonl_and_parquet(tmp_path):
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text(
-        json.dumps({"id": "x", "text": "One.", "voice": "de"}) + "\n{not json\n[1,2]\n", encoding="utf-8"
+        json.dumps({"id": "x", "text": "One.", "voice": "de"}) + "\n{not json\n[1,2]\n",
+        encoding="utf-8",
     )
     rows = read_catalog(CatalogConfig(path=str(jsonl)))
     assert rows[0].voice == "de" and rows[0].error is None
     assert rows[1].error.startswith("line 2: invalid JSON")
     assert rows[2].error == "line 3: expected a JSON object, got list"
     pq.write_table(pa.table({"sku": ["p"], "blurb": ["Text."]}), tmp_path / "c.parquet")
-    rows = read_catalog(CatalogConfig(path=str(tmp_path / "c.parquet"), id_column="sku", text_column="blurb"))
+    rows = read_catalog(
+        CatalogConfig(path=str(tmp_path / "c.parquet"), id_column="sku", text_column="blurb")
+    )
     assert rows[0].catalog_id == "p" and rows[0].text == "Text."
 
 

@@ -22,8 +22,14 @@ def test_demo_catalog_path_is_resolved_relative_to_the_config():
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"catalog": {"path": "x.csv"}, "sharding": {"items_per_shard": 0}}, "sharding.items_per_shard"),
-        ({"catalog": {"path": "x.csv"}, "sharding": {"items_per_shrd": 5}}, "sharding.items_per_shrd: Extra inputs"),
+        (
+            {"catalog": {"path": "x.csv"}, "sharding": {"items_per_shard": 0}},
+            "sharding.items_per_shard",
+        ),
+        (
+            {"catalog": {"path": "x.csv"}, "sharding": {"items_per_shrd": 5}},
+            "sharding.items_per_shrd: Extra inputs",
+        ),
         ({"catalog": {"path": "x.csv"}, "output": {"audio_format": "mp4"}}, "output.audio_format"),
         ({"catalog": {"path": "x.csv"}, "generator": {"name": "nope"}}, "unknown generator 'nope'"),
         ({"catalog": {}}, "catalog.path: Field required"),

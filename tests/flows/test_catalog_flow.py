@@ -118,12 +118,16 @@ def test_local_run_end_to_end(prefect_api, tmp_path):
 def test_changed_catalog_regenerates_only_changes(prefect_api, tmp_path):
     out = tmp_path / "out"
     rows = [f"c{i},Item number {i} is a quiet desk lamp.,en" for i in range(8)]
-    first = run_catalog(small_config(make_catalog(tmp_path, "id,text,language\n" + "\n".join(rows)), str(out)))
+    first = run_catalog(
+        small_config(make_catalog(tmp_path, "id,text,language\n" + "\n".join(rows)), str(out))
+    )
     assert first["metrics"]["items_generated"] == 8
     rows[2] = "c2,Item number two now has a brand new description.,en"  # changed
     del rows[5]  # gone
     rows.append("c9,A new product joins the catalog today.,en")  # new
-    second = run_catalog(small_config(make_catalog(tmp_path, "id,text,language\n" + "\n".join(rows)), str(out)))
+    second = run_catalog(
+        small_config(make_catalog(tmp_path, "id,text,language\n" + "\n".join(rows)), str(out))
+    )
     assert second["run_id"] != first["run_id"]
     assert second["changes"] == {"new": 2, "unchanged": 6, "gone": 2}  # c2 old version is gone too
     assert second["metrics"]["items_generated"] == 2
@@ -139,7 +143,9 @@ def test_s3_output(prefect_api, s3_bucket, tmp_path):
     manifest = run_catalog(small_config(make_catalog(tmp_path), url))
     items = read_items(url)
     check_outputs(items)
-    assert items.loc[items["status"] == "ok", "audio_uri"].str.startswith(f"s3://{s3_bucket}/").all()
+    assert (
+        items.loc[items["status"] == "ok", "audio_uri"].str.startswith(f"s3://{s3_bucket}/").all()
+    )
     assert Store(url).exists(layout.manifest(manifest["run_id"]))
 
 
@@ -152,15 +158,22 @@ def test_missing_bucket_is_a_clear_error(prefect_api, s3_server, tmp_path):
 
 def test_killed_run_is_completed_by_the_next(prefect_api, tmp_path):
     out = tmp_path / "out"
-    rows = [f"k{i},Sentence {i}: the harbour lights came on one by one as the ferry left.,en" for i in range(120)]
+    rows = [
+        f"k{i},Sentence {i}: the harbour lights came on one by one as the ferry left.,en"
+        for i in range(120)
+    ]
     catalog = make_catalog(tmp_path, "id,text,language\n" + "\n".join(rows))
     cfg = small_config(catalog, str(out), compute={"n_workers": 1}, sharding={"items_per_shard": 4})
     cfg_path = tmp_path / "cfg.json"
     cfg_path.write_text(json.dumps(cfg))
     script = "import json,sys; from flows.api import run_catalog; run_catalog(json.load(open(sys.argv[1])))"
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(cfg_path)], cwd=REPO, start_new_session=True,
-        env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-c", script, str(cfg_path)],
+        cwd=REPO,
+        start_new_session=True,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
     parts = []

@@ -75,6 +75,46 @@ class TrackingConfig(_Strict):
     sample_audio: int = Field(4, ge=0, description="audio files logged to MLflow")
 
 
+class ValidatorSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class GateConfig(_Strict):
+    """When a run counts as fit for use. A failed gate fails the flow run (after reports exist)."""
+
+    min_pass_rate: float = Field(0.9, ge=0, le=1, description="share of items passing every check")
+    contract: Literal["fail", "warn"] = "fail"
+    fairness: Literal["fail", "warn"] = "warn"
+    max_privacy_flags: int | None = Field(0, ge=0, description="items over the similarity limit")
+
+
+class ValidationConfig(_Strict):
+    enabled: bool = True
+    validators: list[ValidatorSpec] = Field(default_factory=lambda: [ValidatorSpec(name="quality")])
+    fairness_attributes: list[str] | None = Field(
+        None, description="attributes to break metrics down by (default: those present)"
+    )
+    n_boot: int = Field(1000, ge=50, le=100_000)
+    max_duration_s: float = Field(7200.0, gt=0, description="contract: longest allowed item")
+    report_samples: int = Field(8, ge=0, le=32)
+    gate: GateConfig = GateConfig()
+
+    @field_validator("validators")
+    @classmethod
+    def _known_validators(cls, value: list[ValidatorSpec]) -> list[ValidatorSpec]:
+        from audio_synth_core import plugins
+
+        known = plugins.available(plugins.VALIDATORS)
+        for spec in value:
+            if spec.name not in known:
+                raise ValueError(f"unknown validator {spec.name!r}; registered: {', '.join(sorted(known))}")
+        names = [s.name for s in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a validator is listed twice: {names}")
+        return value
+
+
 class RunConfig(_Strict):
     name: str = Field("catalog", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     catalog: CatalogConfig
@@ -85,6 +125,7 @@ class RunConfig(_Strict):
     sharding: ShardingConfig = ShardingConfig()
     compute: ComputeConfig = ComputeConfig()
     tracking: TrackingConfig = TrackingConfig()
+    validation: ValidationConfig = ValidationConfig()
 
     @field_validator("generator")
     @classmethod
@@ -147,3 +188,32 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
             if candidate.exists():
                 data["catalog"]["path"] = str(candidate.resolve())
     return parse_config(data, str(path))
+
+
+class ValidateConfig(_Strict):
+    """Configuration of ``audio-synth validate`` (the input and output URLs come from the CLI)."""
+
+    name: str = Field("validate", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    validation: ValidationConfig = ValidationConfig(
+        validators=[ValidatorSpec(name="quality"), ValidatorSpec(name="intelligibility")]
+    )
+    sharding: ShardingConfig = ShardingConfig(items_per_shard=100)
+    compute: ComputeConfig = ComputeConfig()
+    tracking: TrackingConfig = TrackingConfig(experiment="audio-synth-validate")
+    input_storage_options: dict[str, Any] = Field(default_factory=dict)
+    output_storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_validate_config(path: str | os.PathLike[str] | None, data: dict | None = None) -> ValidateConfig:
+    """A ValidateConfig from YAML (or a mapping); with neither, the defaults."""
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+    try:
+        return ValidateConfig.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, str(path or ""))) from None

@@ -3,9 +3,11 @@
 <root>/audio/<id[:2]>/<id>.<fmt>         audio, content-addressed (shared by runs)
 <root>/runs/<run_id>/plan/part-N.parquet   planned items of shard N
 <root>/runs/<run_id>/items/part-N.parquet  item metadata of shard N (committed shard)
+<root>/runs/<run_id>/validation/part-N.parquet  validator metrics + pass/fail of shard N
 <root>/runs/<run_id>/changes.parquet       new / unchanged / gone ids versus the previous run
 <root>/runs/<run_id>/reports/              run reports
 <root>/runs/<run_id>/manifest.json         written last: the run is complete when it exists
+<root>/quarantine/audio/...                audio withheld by a validator (privacy)
 <root>/LATEST.json                         the last complete run
 """
 
@@ -32,6 +34,14 @@ def items_dir(run_id: str) -> str:
 
 def items_part(run_id: str, shard_name: str) -> str:
     return f"{items_dir(run_id)}/{shard_name}.parquet"
+
+
+def validation_dir(run_id: str) -> str:
+    return f"runs/{run_id}/validation"
+
+
+def validation_part(run_id: str, shard_name: str) -> str:
+    return f"{validation_dir(run_id)}/{shard_name}.parquet"
 
 
 def changes(run_id: str) -> str:

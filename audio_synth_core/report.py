@@ -576,33 +576,11 @@ def build_report(
 def write_report(
     json_dict: Mapping[str, Any], html_page: str, folder_url: str, name: str = "report"
 ) -> dict[str, str]:
-    """Write ``<name>.json`` and ``<name>.html`` into ``folder_url`` (any fsspec URL).
+    """Write ``<name>.json`` and ``<name>.html`` into ``folder_url`` (any fsspec URL), atomically
+    (through ``Store``). Returns the written URLs by extension."""
+    from audio_synth_core.storage import Store
 
-    Local: temp name in the same folder, then an atomic rename. Remote: one put per file, which
-    object stores make visible atomically. Returns the written URLs by extension.
-    """
-    import fsspec
-    from fsspec.implementations.local import LocalFileSystem
-
-    fs, root = fsspec.core.url_to_fs(folder_url)
-    payload = {
-        "json": json.dumps(_json_safe(json_dict), indent=2, allow_nan=False).encode(),
-        "html": html_page.encode("utf-8"),
-    }
-    written = {}
-    for ext, data in payload.items():
-        path = posixpath.join(root.rstrip("/"), f"{name}.{ext}")
-        if isinstance(fs, LocalFileSystem):
-            os.makedirs(root, exist_ok=True)
-            tmp = os.path.join(root, f".{name}.{ext}.{uuid.uuid4().hex}.tmp")
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        else:
-            fs.pipe_file(path, data)
-        written[ext] = fs.unstrip_protocol(path)
-    return written
+    store = Store(folder_url)
+    store.write_bytes(f"{name}.json", json.dumps(_json_safe(json_dict), indent=2, allow_nan=False).encode())
+    store.write_bytes(f"{name}.html", html_page.encode("utf-8"))
+    return {ext: store.uri(f"{name}.{ext}") for ext in ("json", "html")}

@@ -103,11 +103,21 @@ def commit_run(
 
 
 def read_items(store: Store, run_id: str | None = None) -> pd.DataFrame:
-    """Item metadata of a run (default: the last complete run) as a DataFrame."""
+    """Item metadata of a run (default: the last complete run), joined with its validation
+    metrics where the run was validated (validation values win where both exist)."""
     run_id = run_id or latest_run_id(store)
     if run_id is None:
         raise FileNotFoundError(f"no complete run under {store.url!r}")
     table = store.read_tables(layout.items_dir(run_id))
     if table is None:
         raise FileNotFoundError(f"run {run_id!r} has no item metadata under {store.url!r}")
-    return table.to_pandas()
+    df = table.to_pandas()
+    validation = store.read_tables(layout.validation_dir(run_id))
+    if validation is None:
+        return df
+    val = validation.to_pandas().drop_duplicates("id").set_index("id")
+    df = df.set_index("id")
+    for col in val.columns:
+        aligned = val[col].reindex(df.index)
+        df[col] = aligned.combine_first(df[col]) if col in df.columns else aligned
+    return df.reset_index()

@@ -114,3 +114,9 @@ def _reason(exc: BaseException) -> str:
     if "NoSuchBucket" in text or "does not exist" in text.lower():
         return f"bucket or folder does not exist ({text})"
     return text
+
+
+def read_uri(uri: str, storage_options: dict[str, Any] | None = None) -> bytes:
+    """Bytes of one file given by its full URL or local path (audio named in metadata)."""
+    with fsspec.open(uri, "rb", **(storage_options or {})) as fh:
+        return fh.read()

@@ -34,6 +34,21 @@ def run_catalog(
         return catalog_flow(config, output=output, dask_address=dask_address, workers=workers)
 
 
+def validate_dataset(
+    input_url: str,
+    output: str,
+    config: str | dict[str, Any] | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run the validate flow over an existing dataset; returns the manifest (raises GateFailed,
+    which carries the manifest, when the dataset fails its gate)."""
+    from flows.validate import validate_flow
+
+    with prefect_api():
+        return validate_flow(input_url, output, config, dask_address=dask_address, workers=workers)
+
+
 def voices(generator: str = "espeak", params: dict[str, Any] | None = None) -> list[VoiceInfo]:
     """Voices the generator offers."""
     return build_generator(generator, params).voices()

@@ -11,13 +11,15 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
 from audio_synth_core import layout, runs, schema, tracking
-from audio_synth_core.config import RunConfig, load_config, parse_config
-from audio_synth_core.errors import AudioSynthError
+from audio_synth_core.config import RunConfig, ValidationConfig, load_config, parse_config
+from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.planning import ShardSpec
 from audio_synth_core.storage import Store
+from audio_synth_core.validators.base import build_validator
 from flows.compute import dask_runner
 from flows.progress import gather
+from flows.reporting import GateFailed, assess_run, gate_message, log_assessment
 from tasks.generate import generate_shard_task
 
 
@@ -39,14 +41,36 @@ def resolve_config(
     )
 
 
+def validators_json(cfg: ValidationConfig) -> str | None:
+    """Validator specs for workers, after building each once here so bad params fail now."""
+    if not cfg.enabled:
+        return None
+    specs = [spec.model_dump(mode="json") for spec in cfg.validators]
+    try:
+        for spec in specs:
+            build_validator(spec["name"], spec["params"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid validation.validators: {exc}") from None
+    return json.dumps(specs, sort_keys=True)
+
+
 @flow(name="generate-shards")
-def generate_shards(specs: list[ShardSpec], store: Store, cfg: RunConfig) -> dict[str, Any]:
+def generate_shards(
+    specs: list[ShardSpec], store: Store, cfg: RunConfig, validators: str | None
+) -> dict[str, Any]:
     """Map the generation task over shards through the configured Dask runner."""
     params = json.dumps(cfg.generator.params, sort_keys=True)
     task = generate_shard_task.with_options(
         retries=cfg.compute.retries, retry_delay_seconds=cfg.compute.retry_delay_s
     )
-    futures = task.map(specs, unmapped(store), cfg.generator.name, params, cfg.sharding.batch_size)
+    futures = task.map(
+        specs,
+        unmapped(store),
+        cfg.generator.name,
+        params,
+        cfg.sharding.batch_size,
+        validators,
+    )
     summaries, errors = gather(futures, "generate", sum(s.n_items for s in specs))
     return {"summaries": summaries, "errors": errors}
 
@@ -79,7 +103,7 @@ def _aggregate(items, summaries: list[dict[str, Any]], wall_s: float) -> dict[st
     return metrics
 
 
-def _log_to_mlflow(cfg: RunConfig, store: Store, plan, items, metrics: dict[str, Any]) -> str:
+def _log_to_mlflow(cfg: RunConfig, store: Store, plan, items, metrics: dict[str, Any], assessed) -> str:
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
     tags = {"audio_synth.run_id": plan.run_id, "prefect.flow_run_id": str(flow_run.id or "")}
     gen = build_generator(cfg.generator.name, cfg.generator.params)
@@ -94,6 +118,8 @@ def _log_to_mlflow(cfg: RunConfig, store: Store, plan, items, metrics: dict[str,
         }
         if samples:
             tracking.log_files(samples, "samples")
+        if assessed is not None:
+            log_assessment(assessed[0], store, assessed[1])
         return run.info.run_id
 
 
@@ -110,10 +136,14 @@ def catalog_flow(
     store = Store(cfg.output.url, cfg.output.storage_options)
     store.check_writable()
     generator = build_generator(cfg.generator.name, cfg.generator.params)
+    validators = validators_json(cfg.validation)
     plan = runs.build_plan(cfg, generator, store)
     if runs.is_complete(store, plan.run_id):
         logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)
-        return store.read_json(layout.manifest(plan.run_id))
+        manifest = store.read_json(layout.manifest(plan.run_id))
+        if not manifest.get("gate", {}).get("passed", True):
+            raise GateFailed(f"run {plan.run_id} is complete but failed its gate: {manifest['gate']['reasons']}", manifest)
+        return manifest
     runs.write_plan(store, plan)
     pending = runs.pending_shards(store, plan)
     logger.warning(
@@ -124,7 +154,9 @@ def catalog_flow(
         len(pending),
     )
     start = time.perf_counter()
-    result = generate_shards.with_options(task_runner=dask_runner(cfg.compute))(pending, store, cfg)
+    result = generate_shards.with_options(task_runner=dask_runner(cfg.compute))(
+        pending, store, cfg, validators
+    )
     wall_s = time.perf_counter() - start
     if result["errors"]:
         raise AudioSynthError(
@@ -135,10 +167,16 @@ def catalog_flow(
     metrics = _aggregate(items, result["summaries"], wall_s)
     metrics["shards_run"] = len(pending)
     workers = sorted({s["worker"] for s in result["summaries"]})
-    mlflow_run_id = _log_to_mlflow(cfg, store, plan, items, metrics)
-    manifest = runs.commit_run(
-        store, plan, {"metrics": metrics, "mlflow_run_id": mlflow_run_id, "workers": workers}, cfg
-    )
+    summary: dict[str, Any] = {"metrics": metrics, "workers": workers}
+    assessed = None
+    if cfg.validation.enabled:
+        _, assessment, urls = assess_run(store, plan.run_id, cfg.validation)
+        assessed = (assessment, urls)
+        summary["gate"] = {"passed": assessment.gate_passed, "reasons": assessment.gate_reasons}
+        summary["reports"] = urls
+        summary["assessment"] = assessment.summary
+    summary["mlflow_run_id"] = _log_to_mlflow(cfg, store, plan, items, metrics, assessed)
+    manifest = runs.commit_run(store, plan, summary, cfg)
     logger.warning(
         "run %s complete: %d ok, %d failed, %.2f audio hours",
         plan.run_id,
@@ -146,4 +184,6 @@ def catalog_flow(
         metrics["items_failed"],
         metrics["audio_hours"],
     )
+    if assessed is not None and not assessed[0].gate_passed:
+        raise GateFailed(gate_message(plan.run_id, *assessed), manifest)
     return manifest

@@ -57,17 +57,57 @@ def run(
     """Generate audio for a text catalog: audio files + Parquet metadata + an MLflow run."""
     from flows.api import run_catalog
     from flows.catalog import resolve_config
+    from flows.reporting import GateFailed
 
     try:
         resolve_config(config, output, dask_address, workers)  # fail fast, before any server starts
         manifest = run_catalog(config, output=output, dask_address=dask_address, workers=workers)
+    except GateFailed as exc:
+        _summarize(exc.manifest)
+        typer.secho(f"gate failed: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(3) from None
     except AudioSynthError as exc:
         _fail(exc)
+    _summarize(manifest)
+
+
+def _summarize(manifest: dict) -> None:
     m = manifest.get("metrics", {})
-    typer.echo(
-        f"run {manifest['run_id']}: {m.get('items_ok')} ok, {m.get('items_failed')} failed, "
-        f"{m.get('items_generated')} generated, changes {manifest['changes']}"
-    )
+    line = f"run {manifest['run_id']}:"
+    if "items_ok" in m:
+        line += f" {m['items_ok']} ok, {m['items_failed']} failed, {m['items_generated']} generated,"
+        line += f" changes {manifest.get('changes')}"
+    if "assessment" in manifest:
+        a = manifest["assessment"]
+        line += f"; pass rate {a.get('pass_rate')}, gate {'passed' if manifest['gate']['passed'] else 'FAILED'}"
+    typer.echo(line)
+    if manifest.get("reports"):
+        typer.echo(f"report: {manifest['reports']['html']}")
+
+
+@app.command()
+def validate(
+    input_url: Annotated[str, typer.Argument(help="Dataset to validate: an audio-synth output, an LJSpeech-style folder, a folder with metadata.csv/parquet (path, text columns), or any folder/bucket of audio files.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where metrics, reports and the manifest go (folder or fsspec URL).")],
+    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML with validators, thresholds and gate (see configs/validate-demo.yaml).")] = None,
+    dask_address: DaskOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Measure every file of a dataset, write metrics + report, and exit 3 if the gate fails."""
+    from audio_synth_core.config import load_validate_config
+    from flows.api import validate_dataset
+    from flows.reporting import GateFailed
+
+    try:
+        load_validate_config(config)  # fail fast, before any server starts
+        manifest = validate_dataset(input_url, output, config, dask_address=dask_address, workers=workers)
+    except GateFailed as exc:
+        _summarize(exc.manifest)
+        typer.secho(f"gate failed: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(3) from None
+    except AudioSynthError as exc:
+        _fail(exc)
+    _summarize(manifest)
 
 
 @app.command()

@@ -34,6 +34,7 @@ def configure_environment() -> None:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DASK_TEMPORARY_DIRECTORY": str(home / "dask"),
         "DASK_DISTRIBUTED__WORKER__DAEMON": "false",
+        "DASK_LOGGING__DISTRIBUTED": "warning",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
         "PREFECT_UI_ENABLED": "true",

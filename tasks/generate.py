@@ -1,4 +1,5 @@
-"""The generation task: one shard of items -> audio files + one committed metadata part."""
+"""The generation task: one shard of items -> audio files + one committed metadata part, then
+(validating as it goes) the shard's validation part."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from audio_synth_core.generation import cached_generator, generate_shard
 from audio_synth_core.planning import ShardSpec
 from audio_synth_core.storage import Store
+from audio_synth_core.validation import cached_validators, validate_shard
 
 
 # Results stay in memory (small dicts); caching is off because outputs on storage are the cache.
@@ -20,7 +22,16 @@ from audio_synth_core.storage import Store
     persist_result=False,
 )
 def generate_shard_task(
-    spec: ShardSpec, store: Store, generator: str, generator_params_json: str, batch_size: int
+    spec: ShardSpec,
+    store: Store,
+    generator: str,
+    generator_params_json: str,
+    batch_size: int,
+    validators_json: str | None = None,
 ) -> dict[str, Any]:
     gen = cached_generator(generator, generator_params_json)
-    return generate_shard(spec, store, gen, batch_size).as_dict()
+    summary = generate_shard(spec, store, gen, batch_size).as_dict()
+    if validators_json:
+        checked = validate_shard(spec.run_id, spec.name, store, cached_validators(validators_json))
+        summary["validation"] = checked.as_dict()
+    return summary

@@ -174,9 +174,7 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
-        q, k, v = (
-            self.qkv(x).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
-        )
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(c // self.n_heads)
         scores = scores.masked_fill(~mask.view(b, 1, 1, t), -1e4)
         weights = self.dropout(torch.softmax(scores, dim=-1))
@@ -572,3 +570,42 @@ class AcousticModel(nn.Module):
         out = {"prior": prior, "duration": duration, **out}
         out["loss"] = prior + duration + dec_total
         return out
+
+
+class EncoderGraph(nn.Module):
+    """Exportable first half: ``ids, lengths`` -> expanded hidden, expanded mu, frame mask.
+
+    Encoder, duration rounding and length regulation in one graph with dynamic batch and lengths
+    (verified with the TorchScript ONNX exporter, opset 17, against onnxruntime).
+    """
+
+    def __init__(self, model: AcousticModel, length_scale: float = 1.0) -> None:
+        super().__init__()
+        self.model = model
+        self.length_scale = length_scale
+
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, mu, log_dur, mask = self.model.encode(ids, lengths)
+        durations = self.model.durations_from_log(log_dur, mask, self.length_scale)
+        h_frames, frame_mask = expand(h, durations)
+        mu_frames, _ = expand(mu, durations)
+        return h_frames, mu_frames, frame_mask
+
+
+class DecoderGraph(nn.Module):
+    """Exportable second half: expanded features + ``noise`` (``noise_shape``) -> log-mel."""
+
+    def __init__(self, model: AcousticModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        h_frames: torch.Tensor,
+        mu_frames: torch.Tensor,
+        mask: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.model.decode(h_frames, mu_frames, mask, noise)

@@ -484,7 +484,12 @@ def train_vocoder(
     with torch.random.fork_rng(devices=_fork_devices(device)):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         config = VocoderConfig.sized(hp.size, **hp.model_overrides).with_(
-            n_mels=mel_config.n_mels, hop_length=hop
+            n_mels=mel_config.n_mels,
+            hop_length=hop,
+            sample_rate_hz=mel_config.sample_rate_hz,
+            mel_n_fft=mel_config.n_fft,
+            f_min_hz=mel_config.f_min_hz,
+            f_max_hz=mel_config.f_max_hz,
         )
         gen = HiFiGAN(config).to(device)
         disc = Discriminators(config).to(device)

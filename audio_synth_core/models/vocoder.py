@@ -15,10 +15,12 @@ narrower. Losses: least-squares adversarial, feature matching, and L1 between lo
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
+import torchaudio
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
@@ -80,6 +82,13 @@ class VocoderConfig:
     )
     istft_n_fft: int = 16
     istft_hop: int = 4
+    # istft head: start the magnitude from the least-squares inverse of the mel filterbank (the
+    # network learns a log-domain correction and the phase). Needs the mel analysis settings.
+    magnitude_prior: bool = False
+    sample_rate_hz: int = 22050
+    mel_n_fft: int = 1024
+    f_min_hz: float = 0.0
+    f_max_hz: float = 8000.0
     disc_channels: int = 16
     periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     scales: int = 3
@@ -199,17 +208,41 @@ class HiFiGAN(nn.Module):
             self.bins = c.istft_n_fft // 2 + 1
             self.conv_post = _wn(nn.Conv1d(ch, 2 * self.bins, 7, padding=3))
             self.istft = InverseSTFT(c.istft_n_fft, c.istft_hop)
+            if c.magnitude_prior:
+                with warnings.catch_warnings():
+                    # Short FFTs leave some low mel bands without an FFT bin: pinv copes.
+                    warnings.simplefilter("ignore", UserWarning)
+                    fb = torchaudio.functional.melscale_fbanks(
+                        self.bins,
+                        c.f_min_hz,
+                        c.f_max_hz,
+                        c.n_mels,
+                        c.sample_rate_hz,
+                        "slaney",
+                        "slaney",
+                    )
+                # mel = fb.T @ |X|; the mel analysis used a longer window: rescale the magnitude
+                # (a Hann window's sum grows with its length).
+                inverse = torch.linalg.pinv(fb.T) * (c.istft_n_fft / c.mel_n_fft)
+                self.register_buffer("mel_inverse", inverse)  # [bins, n_mels]
         else:
             self.conv_post = _wn(nn.Conv1d(ch, 1, 7, padding=3))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
+        prior = None
+        if self.config.head == "istft" and self.config.magnitude_prior:
+            magnitude = torch.matmul(self.mel_inverse, torch.exp(mel)).clamp(min=1e-5)
+            frames_per_frame = math.prod(self.config.upsample_rates)
+            prior = torch.log(magnitude).repeat_interleave(frames_per_frame, dim=2)
         for up, mrf in zip(self.ups, self.mrfs, strict=True):
             x = up(F.leaky_relu(x, LRELU))
             x = sum(block(x) for block in mrf) / len(mrf)
         x = self.conv_post(F.leaky_relu(x))
         if self.config.head == "istft":
             log_mag, phase = x[:, : self.bins], x[:, self.bins :]
+            if prior is not None:
+                log_mag = log_mag + prior
             magnitude = torch.exp(log_mag.clamp(max=6.0))
             phase = math.pi * torch.sin(phase)
             audio = self.istft(magnitude * torch.cos(phase), magnitude * torch.sin(phase))

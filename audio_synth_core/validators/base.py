@@ -84,6 +84,10 @@ class Validator(ABC):
         """Failed checks for these metrics against this validator's thresholds (none by default)."""
         return []
 
+    def quarantine(self, metrics: Mapping[str, Any]) -> bool:
+        """True when the item must be withheld from the deliverable output (e.g. a privacy risk)."""
+        return False
+
 
 def build_validator(name: str, params: Mapping[str, Any] | None = None) -> Validator:
     """Build the validator registered as ``name`` with ``params``."""

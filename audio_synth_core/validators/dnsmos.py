@@ -17,7 +17,13 @@ import numpy as np
 import pyarrow as pa
 import pydantic
 
-from audio_synth_core.validators.base import CheckResult, Clip, MetricField, Validator
+from audio_synth_core.validators.base import (
+    CheckResult,
+    Clip,
+    MetricField,
+    ValidationContext,
+    Validator,
+)
 from audio_synth_core.validators.quality import (
     StrictParams,
     audio_problem,
@@ -131,7 +137,7 @@ class DnsmosValidator(Validator):
         self.config = parse_params(DnsmosParams, self.name, params)
         super().__init__(**self.config.model_dump())
 
-    def prepare(self, context: Any) -> None:
+    def prepare(self, context: ValidationContext) -> None:
         _scorer()  # build the sessions before the first clip, not inside its timing
 
     def measure(self, clip: Clip) -> dict[str, Any]:

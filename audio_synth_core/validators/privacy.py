@@ -296,6 +296,9 @@ class PrivacyValidator(Validator):
             "privacy_status": "ok",
         }
 
+    def quarantine(self, metrics: Mapping[str, Any]) -> bool:
+        return should_quarantine(metrics, self.params)
+
     def check(self, metrics: Mapping[str, Any]) -> list[CheckResult]:
         status = metrics.get("privacy_status")
         if status == "no_speech":

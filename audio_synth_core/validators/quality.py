@@ -7,7 +7,7 @@ validator run and the item metadata never disagree. The blind SNR is WADA-SNR (K
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,13 +20,16 @@ _EPS = 1e-10
 
 
 class StrictParams(pydantic.BaseModel):
-    """Base of validator parameter models: unknown keys are errors, values are never coerced
-    from strings by surprise, and the model is immutable once built."""
+    """Base of validator parameter models: unknown keys are errors, values are not coerced
+    from other types (strings, booleans), and the model is immutable once built."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def parse_params(model: type[StrictParams], validator: str, params: Mapping[str, Any]):
+P = TypeVar("P", bound=StrictParams)
+
+
+def parse_params(model: type[P], validator: str, params: Mapping[str, Any]) -> P:
     """Build ``model`` from ``params``; a ValueError names every unknown or invalid key."""
     unknown = sorted(set(params) - set(model.model_fields))
     if unknown:
@@ -36,8 +39,8 @@ def parse_params(model: type[StrictParams], validator: str, params: Mapping[str,
             f"{validator!r}; known: {known}"
         )
     try:
-        # Ints are fine where floats are expected (YAML writes 20, not 20.0).
-        return model.model_validate(dict(params), strict=False)
+        # Strict: "20" is not a number, True is not 1.0; an int is still fine for a float.
+        return model.model_validate(dict(params))
     except pydantic.ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}" for e in err.errors()

@@ -172,10 +172,7 @@ def test_write_report_local_is_atomic_and_overwrites(tmp_path, failing_run):
     write_report({**js, "summary": {"run_id": "r2"}}, page, str(folder))
 
     assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.json"]
-    assert written == {
-        "json": f"file://{folder}/report.json",
-        "html": f"file://{folder}/report.html",
-    }
+    assert written == {"json": f"{folder}/report.json", "html": f"{folder}/report.html"}
     assert json.loads((folder / "report.json").read_text())["summary"] == {"run_id": "r2"}
     assert (folder / "report.html").read_text(encoding="utf-8") == page
 
@@ -184,7 +181,7 @@ def test_write_report_remote_uses_single_puts():
     fs = fsspec.filesystem("memory")
     js, page = build_report({"run_id": "m"}, pd.DataFrame({"status": ["ok"]}), None, None, None)
     written = write_report(js, page, "memory://bucket/run-1/reports")
-    assert written["html"] == fs.unstrip_protocol("/bucket/run-1/reports/report.html")
+    assert written["html"] == "memory://bucket/run-1/reports/report.html"
     assert json.loads(fs.cat_file("/bucket/run-1/reports/report.json"))["summary"]["run_id"] == "m"
     assert fs.cat_file("/bucket/run-1/reports/report.html").decode() == page
     fs.rm("/bucket", recursive=True)

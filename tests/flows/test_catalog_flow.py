@@ -97,6 +97,16 @@ def test_local_run_end_to_end(prefect_api, tmp_path):
     assert run.data.metrics["utterances_per_s"] > 0
     names = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "samples")]
     assert len(names) == 2 and all(n.endswith(".flac") for n in names)
+    reports = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")]
+    assert sorted(reports) == ["reports/report.html", "reports/report.json"]
+    # Validation ran as the shards were generated: clean speech passes, broken rows do not.
+    assert manifest["gate"]["passed"] and run.data.metrics["pass_rate"] == pytest.approx(12 / 17)
+    assert (items.loc[items["status"] == "ok", "passed"]).all()
+    assert not items.loc[items["status"] == "failed", "passed"].any()
+    assert items.loc[items["status"] == "ok", "snr_db"].min() > 30
+    report = (out / "runs" / manifest["run_id"] / "reports" / "report.html").read_text()
+    assert "<audio" in report and "data:image/png;base64," in report
+    assert (out / "runs" / manifest["run_id"] / "reports" / "data_docs" / "index.html").exists()
 
     # Same config into a second folder: same ids and the same audio bytes.
     out2 = tmp_path / "out2"

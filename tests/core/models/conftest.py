@@ -22,7 +22,12 @@ TINY_ACOUSTIC = {
     "diffusion_steps": 20,
     "inference_steps": 4,
 }
-TINY_VOCODER = {"channels": 16, "disc_channels": 4, "resblock_kernels": [3], "resblock_dilations": [[1, 3]]}
+TINY_VOCODER = {
+    "channels": 16,
+    "disc_channels": 4,
+    "resblock_kernels": [3],
+    "resblock_dilations": [[1, 3]],
+}
 
 
 @pytest.fixture(scope="session", autouse=True)

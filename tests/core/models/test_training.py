@@ -58,7 +58,9 @@ def test_acoustic_resume_reaches_the_uninterrupted_result(corpus, decoder: str) 
         model_overrides=TINY_ACOUSTIC,
     )
     frontend = Frontend("espeak", "en-us")
-    whole = train_acoustic(corpus, hp, torch.Generator().manual_seed(7), frontend=frontend, device="cpu")
+    whole = train_acoustic(
+        corpus, hp, torch.Generator().manual_seed(7), frontend=frontend, device="cpu"
+    )
     url = f"memory://resume-{decoder}"
     with pytest.raises(Interrupted):
         train_acoustic(

@@ -48,7 +48,11 @@ def test_vocoder_trains_with_adversarial_losses(corpus) -> None:
         model_overrides=TINY_VOCODER,
     )
     result = train_vocoder(
-        corpus, hp, torch.Generator().manual_seed(0), on_log=lambda s, m: log.append(m), device="cpu"
+        corpus,
+        hp,
+        torch.Generator().manual_seed(0),
+        on_log=lambda s, m: log.append(m),
+        device="cpu",
     )
     assert result.step == 12
     assert "loss_d" not in log[0] and "loss_d" in log[-1] and "feature_matching" in log[-1]

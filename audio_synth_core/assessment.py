@@ -1,0 +1,146 @@
+"""Run-level assessment: items + validation -> fairness, data contract, gate verdict, report.
+
+Pure functions over a DataFrame, plus ``write_reports`` (the one side effect, at the edge).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audio_synth_core import layout, schema
+from audio_synth_core.config import ValidationConfig
+from audio_synth_core.contract import ContractResult, check_contract
+from audio_synth_core.fairness import (
+    FairnessReport,
+    fairness_report,
+    flatten_attributes,
+    metric_columns,
+)
+from audio_synth_core.report import build_report, write_report
+from audio_synth_core.storage import Store, read_uri
+
+# Attributes worth a breakdown when the catalog or voice table provides them.
+DEFAULT_ATTRIBUTES = ("gender", "age_band", "accent", "language", "voice", "category", "speaker")
+
+
+@dataclass
+class Assessment:
+    summary: dict[str, Any]
+    fairness: FairnessReport | None
+    contract: ContractResult | None
+    gate_passed: bool
+    gate_reasons: list[str] = field(default_factory=list)
+
+
+def _attributes(df: pd.DataFrame, cfg: ValidationConfig) -> list[str]:
+    if cfg.fairness_attributes is not None:
+        return [a for a in cfg.fairness_attributes if a in df.columns]
+    return [a for a in DEFAULT_ATTRIBUTES if a in df.columns and df[a].nunique(dropna=True) >= 2]
+
+
+def assess(df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id: str) -> Assessment:
+    """Fairness breakdowns, data contract and the gate verdict of one run."""
+    df = flatten_attributes(df) if "attributes" in df.columns else df
+    n = len(df)
+    passed = df["passed"].fillna(False).astype(bool) if "passed" in df.columns else None
+    pass_rate = float(passed.mean()) if passed is not None and n else None
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "items": n,
+        "items_ok": int((df["status"] == schema.STATUS_OK).sum()) if "status" in df.columns else n,
+        "pass_rate": pass_rate,
+        "quarantined": int(df["quarantined"].fillna(False).sum()) if "quarantined" in df.columns else 0,
+    }
+    if "failed_checks" in df.columns:
+        checks = df["failed_checks"].dropna().str.split(",").explode()
+        summary["failed_checks"] = checks.value_counts().to_dict()
+    flagged_privacy = 0
+    if "failed_checks" in df.columns:
+        flagged_privacy = int(df["failed_checks"].fillna("").str.contains("privacy_similarity").sum())
+    summary["privacy_flags"] = flagged_privacy
+    attrs = _attributes(df, cfg)
+    metrics = [m for m in metric_columns(df) if df[m].notna().any()]
+    fairness = fairness_report(df, attrs, metrics, n_boot=cfg.n_boot) if attrs else None
+    contract = check_contract(df, docs_dir, max_duration_s=cfg.max_duration_s)
+
+    reasons: list[str] = []
+    gate = cfg.gate
+    if pass_rate is not None and pass_rate < gate.min_pass_rate:
+        reasons.append(f"pass rate {pass_rate:.3f} is below the gate's minimum {gate.min_pass_rate:.3f}")
+    if not contract.success:
+        failed = ", ".join(sorted({r.expectation for r in contract.failed}))
+        text = f"data contract failed: {failed}"
+        reasons.append(text) if gate.contract == "fail" else summary.setdefault("warnings", []).append(text)
+    if fairness is not None:
+        parity = [f for f in fairness.flags if f.startswith("four-fifths")]
+        for flag in parity:
+            reasons.append(flag) if gate.fairness == "fail" else summary.setdefault("warnings", []).append(flag)
+        for flag in fairness.flags:
+            if flag not in parity:
+                summary.setdefault("warnings", []).append(flag)
+    if gate.max_privacy_flags is not None and flagged_privacy > gate.max_privacy_flags:
+        reasons.append(
+            f"{flagged_privacy} items resemble a protected speaker (allowed: {gate.max_privacy_flags})"
+        )
+    summary["gate_passed"] = not reasons
+    summary["gate_reasons"] = reasons
+    return Assessment(summary, fairness, contract, not reasons, reasons)
+
+
+def pick_samples(df: pd.DataFrame, n: int, storage_options: dict[str, Any] | None = None) -> list[dict]:
+    """Audio of the worst and best items (by pass/fail, then the first available quality score)."""
+    if n == 0 or "audio_uri" not in df.columns:
+        return []
+    ok = df[(df["status"] == schema.STATUS_OK) & df["audio_uri"].notna()].copy()
+    if ok.empty:
+        return []
+    score_col = next((c for c in ("mos_ovrl", "wer", "snr_db", "rms_dbfs") if c in ok.columns and ok[c].notna().any()), None)
+    ok["_passed"] = ok["passed"].fillna(False).astype(bool) if "passed" in ok.columns else True
+    ascending = score_col != "wer"  # low WER is good, low MOS/SNR is bad
+    key = [ "_passed"] + ([score_col] if score_col else [])
+    ranked = ok.sort_values(key, ascending=[True] + ([ascending] if score_col else []), na_position="first")
+    half = max(1, n // 2)
+    chosen = [("worst", r) for r in ranked.head(half).itertuples()] + [
+        ("best", r) for r in ranked.tail(n - half).iloc[::-1].itertuples()
+    ]
+    samples, seen = [], set()
+    for label, row in chosen:
+        if row.id in seen:
+            continue
+        seen.add(row.id)
+        try:
+            data = read_uri(row.audio_uri, storage_options)
+        except OSError:
+            continue
+        fmt = "flac" if str(row.audio_uri).endswith(".flac") else "wav"
+        metrics = {c: getattr(row, c) for c in ("duration_s", "rms_dbfs", score_col) if c and hasattr(row, c)}
+        samples.append({"id": row.id, "label": label, "audio_bytes": data, "mime": f"audio/{fmt}", "metrics": metrics})
+    return samples
+
+
+def write_reports(
+    store: Store, run_id: str, df: pd.DataFrame, assessment: Assessment, cfg: ValidationConfig,
+    docs_dir: str, similarity_threshold: float | None = None,
+) -> dict[str, str]:
+    """report.json + report.html (+ Data Docs) under the run's reports folder; returns their URLs."""
+    samples = pick_samples(df, cfg.report_samples)
+    report_json, html = build_report(
+        assessment.summary, df, assessment.fairness, assessment.contract, samples,
+        similarity_threshold=similarity_threshold, data_docs_href="data_docs/index.html",
+    )
+    reports = layout.reports_dir(run_id)
+    for path in Path(docs_dir).rglob("*"):
+        if path.is_file():
+            store.write_bytes(f"{reports}/data_docs/{path.relative_to(docs_dir).as_posix()}", path.read_bytes())
+    urls = write_report(report_json, html, store.uri(reports))
+    return {**urls, "data_docs": store.uri(f"{reports}/data_docs/index.html")}
+
+
+def docs_tempdir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="audio-synth-docs-", dir=os.environ.get("DASK_TEMPORARY_DIRECTORY"))

@@ -1,0 +1,157 @@
+"""Validating one shard: committed item metadata + audio in, one metrics part out.
+
+Every validator measures every decodable clip; its metrics become columns (units in the field
+metadata), its failed checks set ``passed`` = False and are named in ``failed_checks``. An item that
+cannot be decoded, or that a validator crashes on, is a recorded failure, never a lost shard.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import pyarrow as pa
+
+from audio_synth_core import audio, layout, schema
+from audio_synth_core.storage import Store, read_uri
+from audio_synth_core.validators.base import (
+    Clip,
+    ValidationContext,
+    Validator,
+    build_validator,
+)
+
+BASE_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("passed", pa.bool_(), metadata={"description": "every check passed"}),
+    pa.field("failed_checks", pa.string(), metadata={"description": "comma-separated check names"}),
+    pa.field("check_messages", pa.string(), metadata={"description": "JSON list of failed checks"}),
+    pa.field("validation_error", pa.string(), metadata={"description": "why the item could not be validated"}),
+    pa.field("quarantined", pa.bool_(), metadata={"description": "audio moved out of the deliverable output"}),
+    pa.field("validated_sample_rate_hz", pa.int32(), metadata={"unit": "Hz"}),
+]
+
+
+def validation_schema(validators: Sequence[Validator]) -> pa.Schema:
+    """Base columns plus every validator's metric columns (first definition of a name wins)."""
+    fields = list(BASE_FIELDS)
+    names = {f.name for f in fields}
+    for v in validators:
+        for metric in v.fields:
+            if metric.name not in names:
+                names.add(metric.name)
+                fields.append(metric.to_arrow())
+    return pa.schema(fields, metadata={"audio_synth.schema": "validation", "audio_synth.schema_version": "1"})
+
+
+@lru_cache(maxsize=4)
+def cached_validators(specs_json: str) -> tuple[Validator, ...]:
+    """Validators built once per worker process (models and references load once)."""
+    return tuple(build_validator(s["name"], s.get("params")) for s in json.loads(specs_json))
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    shard: str
+    n_items: int
+    n_passed: int
+    n_quarantined: int
+    wall_s: float
+    skipped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _attributes(row: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        attrs = json.loads(row.get("attributes") or "{}")
+    except json.JSONDecodeError:
+        attrs = {}
+    if row.get("language"):
+        attrs.setdefault("language", row["language"])
+    return attrs
+
+
+def validate_row(row: Mapping[str, Any], data: bytes, validators: Sequence[Validator]) -> dict[str, Any]:
+    """Metrics, checks and pass/fail of one item whose audio bytes are ``data``."""
+    out: dict[str, Any] = {"id": row["id"], "quarantined": False}
+    try:
+        samples, rate = audio.decode(data)
+    except Exception as exc:  # soundfile raises several types for corrupt input
+        return {**out, "passed": False, "failed_checks": "decode", "validation_error": f"unreadable audio: {exc}"}
+    clip = Clip(row["id"], samples, rate, row.get("text"), _attributes(row))
+    metrics: dict[str, Any] = {}
+    failures: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for v in validators:
+        try:
+            measured = v.measure(clip)
+            metrics.update(measured)
+            failures.extend(asdict(c) for c in v.check(measured))
+            out["quarantined"] = out["quarantined"] or v.quarantine(measured)
+        except Exception as exc:  # a validator bug is this item's recorded error, not a lost shard
+            errors.append(f"{v.name}: {type(exc).__name__}: {exc}")
+            failures.append({"check": f"{v.name}.error", "value": None, "limit": None, "message": str(exc)})
+    names = sorted({f["check"] for f in failures})
+    return {
+        **metrics,
+        **out,
+        "validated_sample_rate_hz": rate,
+        "passed": not failures,
+        "failed_checks": ",".join(names) or None,
+        "check_messages": json.dumps(failures, default=str) if failures else None,
+        "validation_error": "; ".join(errors) or None,
+    }
+
+
+def _quarantine(store: Store, row: Mapping[str, Any]) -> None:
+    """Move our own audio file under quarantine/; audio outside the output is only flagged."""
+    rel = layout.audio(row["id"], row["audio_format"] or "flac")
+    if row.get("audio_uri") == store.uri(rel) and store.exists(rel):
+        store.fs.mv(store.path(rel), store.path(f"quarantine/{rel}"))
+
+
+def validate_shard(
+    run_id: str,
+    shard_name: str,
+    store: Store,
+    validators: Sequence[Validator],
+    audio_storage_options: Mapping[str, Any] | None = None,
+) -> ValidationSummary:
+    """Validate the committed items of one shard and commit its validation part (idempotent)."""
+    start = time.perf_counter()
+    out_rel = layout.validation_part(run_id, shard_name)
+    if store.exists(out_rel):
+        table = store.read_table(out_rel)
+        passed = sum(bool(p) for p in table.column("passed").to_pylist())
+        return ValidationSummary(shard_name, table.num_rows, passed, 0, time.perf_counter() - start, True)
+    rows = store.read_table(layout.items_part(run_id, shard_name)).to_pylist()
+    context = ValidationContext(texts=[r["text"] for r in rows if r.get("text") and r["status"] == schema.STATUS_OK])
+    for v in validators:
+        v.prepare(context)
+    results = []
+    for row in rows:
+        if row["status"] != schema.STATUS_OK:
+            results.append({"id": row["id"], "passed": False, "failed_checks": "generation",
+                            "validation_error": row.get("error"), "quarantined": False})
+            continue
+        try:
+            data = read_uri(row["audio_uri"], dict(audio_storage_options or {}))
+        except FileNotFoundError:
+            results.append({"id": row["id"], "passed": False, "failed_checks": "missing_audio",
+                            "validation_error": f"audio file not found: {row['audio_uri']}", "quarantined": False})
+            continue
+        result = validate_row(row, data, validators)
+        if result["quarantined"]:
+            _quarantine(store, row)
+        results.append(result)
+    table = pa.Table.from_pylist(results, schema=validation_schema(validators))
+    store.write_table(out_rel, table)
+    n_passed = sum(bool(r["passed"]) for r in results)
+    n_quarantined = sum(bool(r.get("quarantined")) for r in results)
+    return ValidationSummary(shard_name, len(rows), n_passed, n_quarantined, time.perf_counter() - start)

@@ -1,0 +1,25 @@
+"""The validation task: one shard of committed items -> one committed validation part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from audio_synth_core.planning import ShardSpec
+from audio_synth_core.storage import Store
+from audio_synth_core.validation import cached_validators, validate_shard
+
+
+@task(
+    name="validate-shard",
+    task_run_name="validate-{spec.name}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def validate_shard_task(
+    spec: ShardSpec, store: Store, validators_json: str, audio_storage_options: dict[str, Any]
+) -> dict[str, Any]:
+    validators = cached_validators(validators_json)
+    return validate_shard(spec.run_id, spec.name, store, validators, audio_storage_options).as_dict()

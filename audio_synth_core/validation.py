@@ -7,6 +7,7 @@ cannot be decoded, or that a validator crashes on, is a recorded failure, never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,11 @@ BASE_FIELDS = [
     pa.field("check_messages", pa.string(), metadata={"description": "JSON list of failed checks"}),
     pa.field("validation_error", pa.string(), metadata={"description": "why the item could not be validated"}),
     pa.field("quarantined", pa.bool_(), metadata={"description": "audio moved out of the deliverable output"}),
-    pa.field("validated_sample_rate_hz", pa.int32(), metadata={"unit": "Hz"}),
+    # Measured from the decoded file; they fill in what imported metadata lacks.
+    *(
+        schema.ITEM_SCHEMA.field(n).with_nullable(True)
+        for n in ("status", "error", "sample_rate_hz", "num_samples", "duration_s", "sha256")
+    ),
 ]
 
 
@@ -77,13 +82,19 @@ def _attributes(row: Mapping[str, Any]) -> dict[str, Any]:
     return attrs
 
 
+def unusable(item_id: str, check: str, reason: str) -> dict[str, Any]:
+    """The validation row of an item whose audio cannot be used at all."""
+    return {"id": item_id, "passed": False, "failed_checks": check, "validation_error": reason,
+            "quarantined": False, "status": schema.STATUS_FAILED, "error": reason}
+
+
 def validate_row(row: Mapping[str, Any], data: bytes, validators: Sequence[Validator]) -> dict[str, Any]:
     """Metrics, checks and pass/fail of one item whose audio bytes are ``data``."""
     out: dict[str, Any] = {"id": row["id"], "quarantined": False}
     try:
         samples, rate = audio.decode(data)
     except Exception as exc:  # soundfile raises several types for corrupt input
-        return {**out, "passed": False, "failed_checks": "decode", "validation_error": f"unreadable audio: {exc}"}
+        return unusable(row["id"], "decode", f"unreadable audio: {exc}")
     clip = Clip(row["id"], samples, rate, row.get("text"), _attributes(row))
     metrics: dict[str, Any] = {}
     failures: list[dict[str, Any]] = []
@@ -101,7 +112,10 @@ def validate_row(row: Mapping[str, Any], data: bytes, validators: Sequence[Valid
     return {
         **metrics,
         **out,
-        "validated_sample_rate_hz": rate,
+        "sample_rate_hz": rate,
+        "num_samples": len(samples),
+        "duration_s": len(samples) / rate,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "passed": not failures,
         "failed_checks": ",".join(names) or None,
         "check_messages": json.dumps(failures, default=str) if failures else None,
@@ -143,8 +157,7 @@ def validate_shard(
         try:
             data = read_uri(row["audio_uri"], dict(audio_storage_options or {}))
         except FileNotFoundError:
-            results.append({"id": row["id"], "passed": False, "failed_checks": "missing_audio",
-                            "validation_error": f"audio file not found: {row['audio_uri']}", "quarantined": False})
+            results.append(unusable(row["id"], "missing_audio", f"audio file not found: {row['audio_uri']}"))
             continue
         result = validate_row(row, data, validators)
         if result["quarantined"]:

@@ -129,13 +129,12 @@ def espeak_corpus(texts: list[str], voice: str) -> list[tuple[str, np.ndarray, i
     ]
 
 
-def _calibrated_steps(train, budget_s: float, probe_steps: int = 8) -> int:
+def _calibrated_steps(train, budget_s: float, probe_steps: int = 10) -> int:
     """Steps that fit ``budget_s`` at the speed of a short probe run (the LR schedule needs a
-    step count up front, so the budget is turned into steps rather than cut off mid-schedule)."""
-    started = time.perf_counter()
-    train(probe_steps)
-    per_step = (time.perf_counter() - started) / probe_steps
-    return max(probe_steps, int(budget_s / per_step))
+    step count up front, so the budget is turned into steps rather than cut off mid-schedule).
+    The probe's loop time is used, not its data preparation."""
+    probe = train(probe_steps)
+    return max(probe_steps, int(budget_s / (probe.train_seconds / probe_steps)))
 
 
 def _mean(rows: list[dict], key: str) -> float | None:
@@ -178,6 +177,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="synthesis batch size")
     parser.add_argument("--save", default=None, help="directory to save the trained models in")
     parser.add_argument("--json", default=None, help="write the figures to this JSON file")
+    parser.add_argument(
+        "--adversarial-fraction",
+        type=float,
+        default=0.0,
+        help="share of vocoder steps with GAN losses (0: spectral losses only, CPU-friendly)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     budget_s = args.minutes * 60
@@ -196,14 +201,30 @@ def main() -> None:
     figures: dict = {"args": vars(args), "train_minutes_audio": hours * 60}
 
     # -- vocoder -----------------------------------------------------------------------------
-    def vocoder_run(steps: int):
-        hp = VocoderHParams(steps=steps, log_every=max(1, steps // 5))
+    def vocoder_run(steps: int, adversarial_start: int | None = None):
+        hp = VocoderHParams(
+            steps=steps,
+            log_every=max(1, steps // 5),
+            adversarial_start_step=steps if adversarial_start is None else adversarial_start,
+        )
         return train_vocoder(train, hp, torch.Generator().manual_seed(0), device="cpu")
 
-    steps = _calibrated_steps(vocoder_run, budget_s)
-    voc = vocoder_run(steps)
+    # GAN steps cost ~10x spectral-only steps on a CPU: price both, then split the budget.
+    fraction = args.adversarial_fraction
+    spectral = _calibrated_steps(vocoder_run, budget_s)
+    if fraction > 0:
+        adversarial = _calibrated_steps(lambda n: vocoder_run(n, 0), budget_s)
+        steps = int(1 / ((1 - fraction) / spectral + fraction / adversarial))
+        adversarial_start = int(steps * (1 - fraction))
+    else:
+        steps, adversarial_start = spectral, None
+    voc = vocoder_run(steps, adversarial_start)
     print(f"vocoder: {voc.step} steps in {voc.train_seconds:.0f} s; final {voc.metrics}")
-    figures["vocoder"] = {"steps": voc.step, "train_s": voc.train_seconds}
+    figures["vocoder"] = {
+        "steps": voc.step,
+        "adversarial_start_step": adversarial_start,
+        "train_s": voc.train_seconds,
+    }
 
     griffin = GriffinLimVocoder(mel_config)
     copy: dict[str, list[dict]] = {"hifigan": [], "griffinlim": []}

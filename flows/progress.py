@@ -28,8 +28,8 @@ def completed(futures: list[PrefectFuture], label: str, items: int) -> Iterator[
     for done, fut in enumerate(as_completed(futures), start=1):
         yield fut
         if done % step == 0 or done == total:
-            rate = done / max(time.monotonic() - start, 1e-9)
-            print(f"{label}: {done}/{total} shards ({items} items) {rate:.2f} shards/s", flush=True)
+            elapsed = time.monotonic() - start
+            print(f"{label}: {done}/{total} shards of {items} items, {elapsed:.0f} s elapsed", flush=True)
 
 
 def gather(futures: Iterable[PrefectFuture], label: str, items: int) -> tuple[list[Any], list[str]]:

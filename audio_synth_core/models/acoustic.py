@@ -18,8 +18,8 @@ Decoder variants (``AcousticConfig.decoder``), each predicting the mel as ``mu``
 - ``vae``: per-frame latents; a posterior encoder sees the target mel, a conditional prior sees only
   the text; L1 + KL. Inference samples the prior (temperature) from a seeded ``torch.Generator``.
 - ``diffusion``: a DDPM (cosine schedule) over the residual ``mel - mu`` with a conditioned dilated
-  convolution denoiser (epsilon prediction). Inference runs DDIM steps (``eta`` = 1 by default:
-  stochastic, seeded).
+  convolution denoiser (predicting the clean residual by default, or the noise). Inference runs
+  DDIM steps (``eta`` = 1 by default: stochastic, seeded).
 
 ONNX: ``encode`` -> (hidden, mu, log durations), ``durations_from_log``, ``expand`` and
 ``decode(hidden, mu, mask, noise)`` take tensors only; randomness enters as an explicit ``noise``
@@ -104,12 +104,17 @@ class AcousticConfig:
     diffusion_steps: int = 50
     inference_steps: int = 25
     ddim_eta: float = 1.0
+    # "x0": the denoiser predicts the clean residual (an untrained one predicts 0, i.e. the
+    # coarse mel mu: it degrades gracefully and learns in minutes); "eps": the noise (DDPM).
+    diffusion_prediction: str = "x0"
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise ConfigError(f"unknown decoder {self.decoder!r}; expected one of {DECODERS}")
         if self.d_model % self.n_heads:
             raise ConfigError("d_model must be divisible by n_heads")
+        if self.diffusion_prediction not in ("x0", "eps"):
+            raise ConfigError("diffusion_prediction must be 'x0' or 'eps'")
         if not 1 <= self.inference_steps <= self.diffusion_steps:
             raise ConfigError("inference_steps must be in [1, diffusion_steps]")
 
@@ -398,7 +403,8 @@ class DiffusionDecoder(nn.Module):
         return (self.c.inference_steps + 1, batch, frames, self.c.n_mels)
 
     def denoise(self, x_t, step, h, mask) -> torch.Tensor:
-        """Predicted noise for ``x_t [B, T, n_mels]`` at integer ``step [B]``."""
+        """The network's prediction (clean residual or noise, per ``diffusion_prediction``) for
+        ``x_t [B, T, n_mels]`` at integer ``step [B]``."""
         ch = self.c.diffusion_channels
         keep = mask.unsqueeze(1).to(x_t.dtype)
         x = self.x_in(x_t.transpose(1, 2)) * keep
@@ -425,6 +431,8 @@ class DiffusionDecoder(nn.Module):
         ab = self.alpha_bars[step].view(-1, 1, 1)
         x_t = torch.sqrt(ab) * x0 + torch.sqrt(1 - ab) * eps
         pred = self.denoise(x_t, step, h, mask)
+        if self.c.diffusion_prediction == "x0":
+            return {"x0_mse": masked_mean((pred - x0) ** 2, mask)}
         return {"eps_mse": masked_mean((pred - eps) ** 2, mask)}
 
     def forward(self, h, mu, mask, noise) -> torch.Tensor:
@@ -438,8 +446,13 @@ class DiffusionDecoder(nn.Module):
             ab = self.alpha_bars[s]
             ab_prev = self.alpha_bars[prev] if prev >= 0 else torch.ones_like(ab)
             step = torch.full((x.shape[0],), s, dtype=torch.long, device=x.device)
-            eps = self.denoise(x, step, h, mask)
-            x0 = ((x - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)).clamp(-6.0, 6.0)
+            pred = self.denoise(x, step, h, mask)
+            if c.diffusion_prediction == "x0":
+                x0 = pred.clamp(-6.0, 6.0)
+                eps = (x - torch.sqrt(ab) * x0) / torch.sqrt(1 - ab)
+            else:
+                eps = pred
+                x0 = ((x - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)).clamp(-6.0, 6.0)
             sigma = c.ddim_eta * torch.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
             direction = torch.sqrt((1 - ab_prev - sigma**2).clamp(min=0.0)) * eps
             x = (torch.sqrt(ab_prev) * x0 + direction + sigma * noise[i + 1]) * keep

@@ -88,7 +88,7 @@ class VocoderHParams:
     steps: int = 2000
     batch_size: int = 8
     segment_frames: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     betas: tuple[float, float] = (0.8, 0.99)
     # The generator learns from spectral losses alone first; the GAN losses join at this step.
     adversarial_start_step: int = 0
@@ -363,8 +363,8 @@ def train_acoustic(
             noise.set_state(state["noise"])
             _set_rng_state(state["rng"], device)
             step = state["step"]
-
-        window, last = _Window(), {}
+        # A run resumed at its final step still reports the metrics it finished with.
+        window, last = _Window(), dict(state.get("metrics", {})) if state else {}
         floor = mel_config.log_floor
         started = time.perf_counter()
         while step < hp.steps:
@@ -378,6 +378,11 @@ def train_acoustic(
             scheduler.step()
             step += 1
             window.add({**{k: v.detach() for k, v in losses.items()}, "grad_norm": grad_norm})
+            # Metrics first (they go into the checkpoint), the hook after the checkpoint: a hook
+            # that stops the run at step k leaves a checkpoint of step k behind.
+            logged = step % hp.log_every == 0 or step == hp.steps
+            if logged:
+                last = {**window.flush(), "lr": scheduler.get_last_lr()[0]}
             if store and (step % hp.checkpoint_every == 0 or step == hp.steps):
                 store.save(
                     step,
@@ -395,12 +400,11 @@ def train_acoustic(
                         "generator": generator.get_state(),
                         "noise": noise.get_state(),
                         "rng": _rng_state(device),
+                        "metrics": last,
                     },
                 )
-            if step % hp.log_every == 0 or step == hp.steps:
-                last = {**window.flush(), "lr": scheduler.get_last_lr()[0]}
-                if on_log:
-                    on_log(step, last)
+            if on_log and logged:
+                on_log(step, last)
             if on_sample and hp.sample_every and step % hp.sample_every == 0:
                 on_sample(
                     step, _acoustic_sample(model, data[0], mel_config), mel_config.sample_rate_hz
@@ -420,7 +424,7 @@ def _acoustic_sample(model: AcousticModel, utt: _Utterance, mel_config: MelConfi
     with torch.no_grad():
         ids = utt.ids.unsqueeze(0).to(device)
         mel, _ = model.infer(
-            ids, torch.tensor([len(utt.ids)], device=device), torch.Generator(device)
+            ids, torch.tensor([len(utt.ids)], device=device), torch.Generator(device).manual_seed(0)
         )
         audio = GriffinLimVocoder(mel_config).to(device)(mel)[0]
     model.train(was_training)
@@ -510,8 +514,7 @@ def train_vocoder(
             generator.set_state(state["generator"])
             _set_rng_state(state["rng"], device)
             step = state["step"]
-
-        window, last = _Window(), {}
+        window, last = _Window(), dict(state.get("metrics", {})) if state else {}
         seg = hp.segment_frames
         started = time.perf_counter()
         while step < hp.steps:
@@ -558,6 +561,9 @@ def train_vocoder(
             step += 1
             metrics["loss_g"] = loss_g.detach()
             window.add(metrics)
+            logged = step % hp.log_every == 0 or step == hp.steps
+            if logged:
+                last = {**window.flush(), "lr": opt_g.param_groups[0]["lr"]}
             if store and (step % hp.checkpoint_every == 0 or step == hp.steps):
                 store.save(
                     step,
@@ -574,12 +580,11 @@ def train_vocoder(
                         "order": order.state(),
                         "generator": generator.get_state(),
                         "rng": _rng_state(device),
+                        "metrics": last,
                     },
                 )
-            if step % hp.log_every == 0 or step == hp.steps:
-                last = {**window.flush(), "lr": opt_g.param_groups[0]["lr"]}
-                if on_log:
-                    on_log(step, last)
+            if on_log and logged:
+                on_log(step, last)
             if on_sample and hp.sample_every and step % hp.sample_every == 0:
                 gen.eval()
                 with torch.no_grad():

@@ -81,6 +81,7 @@ def test_acoustic_resume_reaches_the_uninterrupted_result(corpus, decoder: str) 
     # A finished run is not trained further.
     again = train_acoustic(corpus, hp, torch.Generator().manual_seed(7), url, frontend=frontend)
     _assert_same_parameters(whole.model, again.model)
+    assert again.step == 6 and again.metrics["loss"] == whole.metrics["loss"]
 
 
 def test_vocoder_resume_reaches_the_uninterrupted_result(corpus, tmp_path) -> None:

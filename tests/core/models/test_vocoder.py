@@ -6,6 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from audio_synth_core.errors import ConfigError
+from audio_synth_core.models.features import log_mel
+from audio_synth_core.models.metrics import log_mel_l1
 from audio_synth_core.models.training import VocoderHParams, train_vocoder
 from audio_synth_core.models.vocoder import HiFiGAN, InverseSTFT, VocoderConfig
 
@@ -38,6 +40,11 @@ def test_config_checks_the_upsampling_product() -> None:
 
 
 def test_vocoder_trains_with_adversarial_losses(corpus) -> None:
+    _, audio, _ = corpus[0]
+    audio = audio[: len(audio) // 256 * 256]
+    mel = log_mel(audio).unsqueeze(0)
+    torch.manual_seed(0)
+    untrained = HiFiGAN(VocoderConfig.sized("tiny", **TINY_VOCODER)).eval()
     log: list[dict[str, float]] = []
     hp = VocoderHParams(
         steps=12,
@@ -56,7 +63,9 @@ def test_vocoder_trains_with_adversarial_losses(corpus) -> None:
     )
     assert result.step == 12
     assert "loss_d" not in log[0] and "loss_d" in log[-1] and "feature_matching" in log[-1]
-    assert np.mean([m["mel_l1"] for m in log[-3:]]) < np.mean([m["mel_l1"] for m in log[:3]])
+    assert all(np.isfinite(m["loss_g"]) for m in log)
+    # Per-batch losses are too noisy over 12 steps: judge copy synthesis of a whole clip.
     with torch.no_grad():
-        audio = result.model(torch.zeros(1, 80, 5) - 5.0)
-    assert audio.shape == (1, 5 * 256)
+        before = log_mel_l1(audio, untrained(mel)[0].numpy())
+        after = log_mel_l1(audio, result.model(mel)[0].numpy())
+    assert after < before

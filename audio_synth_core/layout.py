@@ -54,3 +54,7 @@ def reports_dir(run_id: str) -> str:
 
 def manifest(run_id: str) -> str:
     return f"runs/{run_id}/manifest.json"
+
+
+def quarantine(audio_rel: str) -> str:
+    return f"quarantine/{audio_rel}"

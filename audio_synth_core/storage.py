@@ -77,6 +77,13 @@ class Store:
         else:
             self.fs.pipe_file(target, data)
 
+    def move(self, src_rel: str, dst_rel: str) -> None:
+        """Rename within the store (a copy + delete on object stores)."""
+        target = self.path(dst_rel)
+        if self.is_local:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+        self.fs.mv(self.path(src_rel), target)
+
     def write_json(self, rel: str, obj: Any) -> None:
         self.write_bytes(rel, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 

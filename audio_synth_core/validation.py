@@ -127,7 +127,7 @@ def _quarantine(store: Store, row: Mapping[str, Any]) -> None:
     """Move our own audio file under quarantine/; audio outside the output is only flagged."""
     rel = layout.audio(row["id"], row["audio_format"] or "flac")
     if row.get("audio_uri") == store.uri(rel) and store.exists(rel):
-        store.fs.mv(store.path(rel), store.path(f"quarantine/{rel}"))
+        store.move(rel, layout.quarantine(rel))
 
 
 def validate_shard(

@@ -111,7 +111,10 @@ def _log_to_mlflow(cfg: RunConfig, store: Store, plan, items, metrics: dict[str,
     with tracking.start_run(uri, cfg.tracking.experiment, plan.run_id, tags) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
         tracking.log_metrics(metrics)
-        ok = items[items["status"] == schema.STATUS_OK].head(cfg.tracking.sample_audio)
+        ok = items[items["status"] == schema.STATUS_OK]
+        if "quarantined" in ok.columns:  # withheld audio is not sampled
+            ok = ok[~ok["quarantined"].fillna(False).astype(bool)]
+        ok = ok.head(cfg.tracking.sample_audio)
         samples = {
             f"{row.id}.{row.audio_format}": store.read_bytes(layout.audio(row.id, row.audio_format))
             for row in ok.itertuples()

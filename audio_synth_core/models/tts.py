@@ -164,18 +164,30 @@ class TTSModel:
     ) -> TTSModel:
         path = Path(directory)
         config = json.loads((path / "config.json").read_text())
+        acoustic_state = torch.load(path / "acoustic.pt", map_location="cpu", weights_only=True)
+        vocoder_state = None
+        if config["vocoder"] is not None:
+            vocoder_state = torch.load(path / "vocoder.pt", map_location="cpu", weights_only=True)
+        return cls.from_config(config, acoustic_state, vocoder_state, device, phonemizer)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: dict[str, Any],
+        acoustic_state: dict[str, torch.Tensor],
+        vocoder_state: dict[str, torch.Tensor] | None,
+        device: torch.device | str = "cpu",
+        phonemizer: Phonemizer | None = None,
+    ) -> TTSModel:
+        """A model from ``config()`` and state dicts (what ``save`` writes, or an MLflow copy)."""
         if config.get("format_version") != FORMAT_VERSION:
             raise ConfigError(f"unsupported TTS model format {config.get('format_version')!r}")
         acoustic = AcousticModel(AcousticConfig.from_dict(config["acoustic"]))
-        acoustic.load_state_dict(
-            torch.load(path / "acoustic.pt", map_location="cpu", weights_only=True)
-        )
+        acoustic.load_state_dict(acoustic_state)
         vocoder = None
         if config["vocoder"] is not None:
             vocoder = HiFiGAN(VocoderConfig.from_dict(config["vocoder"]))
-            vocoder.load_state_dict(
-                torch.load(path / "vocoder.pt", map_location="cpu", weights_only=True)
-            )
+            vocoder.load_state_dict(vocoder_state)
         model = cls(
             Frontend.from_dict(config["frontend"], phonemizer),
             acoustic,

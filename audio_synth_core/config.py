@@ -65,6 +65,10 @@ class ComputeConfig(_Strict):
     memory_limit: str = "auto"
     retries: int = Field(2, ge=0)
     retry_delay_s: float = Field(2.0, ge=0)
+    gpu_per_task: int = Field(
+        0, ge=0, description="GPUs a generation/training task needs: it then runs only on workers "
+        "declaring a GPU resource (dask worker --resources GPU=1); validation stays on any worker"
+    )
 
 
 class TrackingConfig(_Strict):
@@ -217,3 +221,64 @@ def load_validate_config(path: str | os.PathLike[str] | None, data: dict | None 
         return ValidateConfig.model_validate(data or {})
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, str(path or ""))) from None
+
+
+class CorpusConfig(_Strict):
+    """Training data: speech made by a generator from texts (a pipeline-made corpus), or any
+    dataset ``audio-synth validate`` can read (``dataset_url``)."""
+
+    dataset_url: str | None = None
+    texts_path: str | None = Field(None, description="CSV/JSONL/Parquet catalog of texts (text column)")
+    texts: list[str] = Field(default_factory=list)
+    language: str | None = Field("en", description="only catalog rows of this language")
+    generator: GeneratorConfig = GeneratorConfig()
+    voice: str = "en-us"
+    max_utterances: int = Field(200, gt=0)
+    max_chunk_chars: int = Field(160, ge=20)
+
+
+class ModelConfig(_Strict):
+    decoder: Literal["deterministic", "vae", "diffusion"] = "deterministic"
+    size: Literal["tiny", "small", "base"] = "tiny"
+    vocoder: Literal["hifigan", "griffinlim"] = "hifigan"
+    seed: int = 0
+
+
+class RegisterConfig(_Strict):
+    model_name: str = "audio-synth-tts"
+    alias: str | None = Field("challenger", description="alias set on the new version")
+    champion_if_none: bool = Field(True, description="also set 'champion' when no version has it")
+
+
+class TrainConfig(_Strict):
+    name: str = Field("train", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    corpus: CorpusConfig = CorpusConfig()
+    model: ModelConfig = ModelConfig()
+    acoustic: dict[str, Any] = Field(default_factory=dict, description="AcousticHParams fields")
+    vocoder: dict[str, Any] = Field(default_factory=dict, description="VocoderHParams fields")
+    registry: RegisterConfig = RegisterConfig()
+    compute: ComputeConfig = ComputeConfig()
+    tracking: TrackingConfig = TrackingConfig(experiment="audio-synth-train")
+    torch_threads: int | None = Field(None, gt=0)
+
+
+def load_train_config(path: str | os.PathLike[str] | None, data: dict | None = None) -> TrainConfig:
+    """A TrainConfig from YAML (paths relative to the file) or a mapping."""
+    source = str(path or "")
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+        corpus = (data or {}).get("corpus") or {}
+        texts = corpus.get("texts_path")
+        if isinstance(texts, str) and "://" not in texts and not os.path.isabs(texts):
+            candidate = Path(path).parent / texts
+            if candidate.exists():
+                corpus["texts_path"] = str(candidate.resolve())
+    try:
+        return TrainConfig.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None

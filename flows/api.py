@@ -49,6 +49,14 @@ def validate_dataset(
         return validate_flow(input_url, output, config, dask_address=dask_address, workers=workers)
 
 
+def train_model(config: str | dict[str, Any], output: str, dask_address: str | None = None) -> dict[str, Any]:
+    """Train, log and register a generator model (train flow); returns version and aliases."""
+    from flows.train import train_flow
+
+    with prefect_api():
+        return train_flow(config, output, dask_address=dask_address)
+
+
 def voices(generator: str = "espeak", params: dict[str, Any] | None = None) -> list[VoiceInfo]:
     """Voices the generator offers."""
     return build_generator(generator, params).voices()

@@ -111,6 +111,24 @@ def validate(
 
 
 @app.command()
+def train(
+    config: Annotated[str, typer.Argument(help="YAML training configuration, e.g. configs/train-demo.yaml.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where checkpoints and the trained model go (folder or fsspec URL).")],
+    dask_address: DaskOpt = None,
+) -> None:
+    """Train a generator model, log it to MLflow (MLFLOW_TRACKING_URI), register it, set its alias."""
+    from audio_synth_core.config import load_train_config
+    from flows.api import train_model
+
+    try:
+        load_train_config(config)  # fail fast, before any server starts
+        result = train_model(config, output, dask_address=dask_address)
+    except AudioSynthError as exc:
+        _fail(exc)
+    typer.echo(f"registered {result['model_uri']} aliases {result['aliases']} (MLflow run {result['mlflow_run_id']})")
+
+
+@app.command()
 def voices(
     generator: Annotated[str, typer.Option(help="Generator plug-in name.")] = "espeak",
     language: Annotated[

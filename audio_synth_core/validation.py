@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -67,6 +69,7 @@ class ValidationSummary:
     n_quarantined: int
     wall_s: float
     skipped: bool = False
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

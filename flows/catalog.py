@@ -17,10 +17,11 @@ from audio_synth_core.generators.base import build_generator
 from audio_synth_core.planning import ShardSpec
 from audio_synth_core.storage import Store
 from audio_synth_core.validators.base import build_validator
-from flows.compute import dask_runner
+from flows.compute import dask_runner, gpu_annotation
 from flows.progress import gather
 from flows.reporting import GateFailed, assess_run, gate_message, log_assessment
 from tasks.generate import generate_shard_task
+from tasks.validate import validate_shard_task
 
 
 def resolve_config(
@@ -58,20 +59,29 @@ def validators_json(cfg: ValidationConfig) -> str | None:
 def generate_shards(
     specs: list[ShardSpec], store: Store, cfg: RunConfig, validators: str | None
 ) -> dict[str, Any]:
-    """Map the generation task over shards through the configured Dask runner."""
+    """Map the generation task over shards through the configured Dask runner.
+
+    With ``compute.gpu_per_task`` the generation tasks carry a GPU resource annotation (they only
+    run on GPU workers) and validation, CPU-only, is mapped separately so it can run anywhere.
+    """
     params = json.dumps(cfg.generator.params, sort_keys=True)
-    task = generate_shard_task.with_options(
-        retries=cfg.compute.retries, retry_delay_seconds=cfg.compute.retry_delay_s
-    )
-    futures = task.map(
-        specs,
-        unmapped(store),
-        cfg.generator.name,
-        params,
-        cfg.sharding.batch_size,
-        validators,
-    )
-    summaries, errors = gather(futures, "generate", sum(s.n_items for s in specs))
+    gpus = cfg.compute.gpu_per_task
+    options = {"retries": cfg.compute.retries, "retry_delay_seconds": cfg.compute.retry_delay_s}
+    with gpu_annotation(gpus):
+        futures = generate_shard_task.with_options(**options).map(
+            specs, unmapped(store), cfg.generator.name, params, cfg.sharding.batch_size,
+            None if gpus else validators,
+        )
+    items = sum(s.n_items for s in specs)
+    summaries, errors = gather(futures, "generate", items)
+    if gpus and validators and not errors:
+        checked, errors = gather(
+            validate_shard_task.with_options(**options).map(specs, unmapped(store), validators, unmapped({})),
+            "validate", items,
+        )
+        by_shard = {c["shard"]: c for c in checked}
+        for s in summaries:
+            s["validation"] = by_shard.get(s["shard"])
     return {"summaries": summaries, "errors": errors}
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
+import dask
 from prefect_dask import DaskTaskRunner
 
 from audio_synth_core.config import ComputeConfig
@@ -23,3 +25,8 @@ def dask_runner(compute: ComputeConfig) -> DaskTaskRunner:
             "dashboard_address": None,
         }
     )
+
+
+def gpu_annotation(gpus: int):
+    """Dask resource annotation: tasks submitted inside only run on workers declaring ``GPU``."""
+    return dask.annotate(resources={"GPU": gpus}) if gpus else contextlib.nullcontext()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import dask
 from prefect import flow, get_run_logger
 
 from audio_synth_core import audio, tracking
@@ -18,13 +16,8 @@ from audio_synth_core.models.corpus import corpus_texts
 from audio_synth_core.models.registry import log_tts_model, set_alias
 from audio_synth_core.models.tts import TTSModel
 from audio_synth_core.storage import Store
-from flows.compute import dask_runner
+from flows.compute import dask_runner, gpu_annotation
 from tasks.train import train_task
-
-
-def gpu_annotation(gpus: int):
-    """Dask resource annotation: the task only runs on workers declaring enough ``GPU``."""
-    return dask.annotate(resources={"GPU": gpus}) if gpus else contextlib.nullcontext()
 
 
 @flow(name="train-on-cluster")

@@ -8,8 +8,9 @@ vocoder's context and the sha256 of every graph. The bundle's identity (``versio
 of ``tts.json``; the graphs are checked against their recorded hashes when loaded.
 
 Between the two acoustic graphs, duration rounding and length regulation run in numpy
-(``durations_from_log``, ``expand``): the same arithmetic as ``AcousticModel.durations_from_log``
-and ``acoustic.expand`` (tests compare them bit for bit), with the length scale a run-time setting.
+(``durations_from_exp``, ``expand``): the same arithmetic as ``AcousticModel.durations_from_log``
+(after its ``exp``, which stays in the graph) and ``acoustic.expand``; tests compare them bit for
+bit. The length scale is a run-time setting.
 
 Randomness (VAE latents, diffusion noise) enters the decoder as an explicit input. In ``generate``
 each request draws its own noise from ``numpy.random.default_rng(seed)`` with its own frame count,
@@ -143,13 +144,17 @@ def fetch_directory(url: str, storage_options: Mapping[str, Any] | None = None) 
 # The numpy steps between the graphs
 
 
-def durations_from_log(
-    log_dur: np.ndarray, mask: np.ndarray, length_scale: float = 1.0
+def durations_from_exp(
+    dur_exp: np.ndarray, mask: np.ndarray, length_scale: float = 1.0
 ) -> np.ndarray:
-    """``AcousticModel.durations_from_log`` in numpy: float32 arithmetic in the same order, round
-    half to even (as ``torch.round``), at least one frame per symbol, zero on padding."""
+    """``AcousticModel.durations_from_log`` after its ``exp``: integer frames per symbol from
+    ``exp(log_dur)`` (the encoder graph's ``dur_exp`` output), at least one per symbol, zero on
+    padding. float32 arithmetic in torch's order and round half to even (as ``torch.round``), so
+    for the same ``exp`` values the result is bit for bit torch's. The ``exp`` itself stays in the
+    graph: numpy's and torch's ``exp`` differ in the last bit for ~40% of float32 inputs, enough to
+    move a frame count that lands on .5."""
     one = np.float32(1.0)
-    frames = np.round((np.exp(log_dur.astype(np.float32)) - one) * np.float32(length_scale))
+    frames = np.round((dur_exp.astype(np.float32) - one) * np.float32(length_scale))
     frames = np.maximum(frames, one)
     return (frames * mask.astype(np.float32)).astype(np.int64)
 
@@ -191,6 +196,25 @@ def per_item_noise(spec: Sequence[int | str], seeds: Sequence[int]) -> NoiseFn:
         return out
 
     return draw
+
+
+def noise_item(noise: Any, spec: Sequence[int | str], b: int, n: int) -> Any:
+    """Item ``b``'s noise (its first ``n`` frames) from a batch's noise, batch axis kept (size
+    1); works on numpy arrays and torch tensors alike."""
+    return noise[
+        tuple(
+            slice(b, b + 1) if a == BATCH_AXIS else slice(0, n) if a == FRAMES_AXIS else slice(None)
+            for a in spec
+        )
+    ]
+
+
+def _pad_stack(items: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack ``[N_i, ...]`` arrays into ``[B, max N, ...]``, zero (False) padded."""
+    out = np.zeros((len(items), max(len(x) for x in items), *items[0].shape[1:]), items[0].dtype)
+    for i, x in enumerate(items):
+        out[i, : len(x)] = x
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,24 +316,48 @@ class OnnxTTS:
             ids[i, : len(s)] = s
         return ids, lengths
 
+    def _encode(self, ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        return self.sessions["encoder"].run(None, {"ids": ids, "lengths": lengths})
+
     def mels(
         self,
         sequences: Sequence[Sequence[int]],
         noise: NoiseFn,
         length_scale: float | None = None,
+        independent: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Log-mel ``[B, n_mels, T]`` (zero past each clip, as ``AcousticModel.infer``) and frames."""
+        """Log-mel ``[B, n_mels, T]`` (zero past each clip, as ``AcousticModel.infer``) and frames.
+
+        With ``independent``, a graph that the export found not padding-invariant
+        (``tts.json``'s ``padding_invariant``) runs item by item on the item's own length, so no
+        item depends on its neighbours; without, the padded batch runs as torch runs it."""
+        invariant = self.manifest.get("padding_invariant") or {}
         ids, lengths = self.pad(sequences)
-        h, mu, log_dur, mask = self.sessions["encoder"].run(None, {"ids": ids, "lengths": lengths})
+        if independent and not invariant.get("encoder", False):
+            parts = [
+                self._encode(ids[b : b + 1, :n], lengths[b : b + 1]) for b, n in enumerate(lengths)
+            ]
+            h, mu, dur_exp, mask = (_pad_stack([p[k][0] for p in parts]) for k in range(4))
+        else:
+            h, mu, dur_exp, mask = self._encode(ids, lengths)
         scale = self.length_scale if length_scale is None else length_scale
-        durations = durations_from_log(log_dur, mask, scale)
+        durations = durations_from_exp(dur_exp, mask, scale)
         h_frames, frame_mask = expand(h, durations)
         mu_frames, _ = expand(mu, durations)
         frames = durations.sum(axis=1)
         feeds = {"h": h_frames, "mu": mu_frames, "mask": frame_mask}
         if "noise" in self._decoder_inputs:  # a deterministic decoder's graph has no noise input
             feeds["noise"] = noise(frames)
-        (mel,) = self.sessions["decoder"].run(None, feeds)
+        decoder = self.sessions["decoder"]
+        if not independent or invariant.get("decoder", False):
+            (mel,) = decoder.run(None, feeds)
+            return mel, frames
+        mel = np.zeros((len(frames), int(self.mel["n_mels"]), int(frames.max())), np.float32)
+        for b, n in enumerate(frames.tolist()):
+            item = {k: v[b : b + 1, :n] for k, v in feeds.items() if k != "noise"}
+            if "noise" in feeds:
+                item["noise"] = noise_item(feeds["noise"], self.noise_spec, b, n)
+            mel[b, :, :n] = decoder.run(None, item)[0][0]
         return mel, frames
 
     def vocode(self, mel: np.ndarray, frames: np.ndarray, independent: bool) -> list[np.ndarray]:

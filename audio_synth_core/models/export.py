@@ -4,7 +4,7 @@ The bundle (``export_onnx``) holds three graphs, exported with the TorchScript e
 (``dynamo=False``, opset 17) with dynamic batch and length axes:
 
 - ``encoder.onnx``: ``ids [B, N] int64, lengths [B] int64`` -> ``h [B, N, C]``, ``mu [B, N, n_mels]``,
-  ``log_dur [B, N]``, ``mask [B, N] bool`` (``AcousticModel.encode``).
+  ``dur_exp [B, N]`` (``exp`` of the log durations), ``mask [B, N] bool`` (``AcousticModel.encode``).
 - ``decoder.onnx``: ``h, mu [B, T, .]``, ``mask [B, T] bool``, ``noise`` -> log-mel
   ``[B, n_mels, T]`` (``DecoderGraph``). VAE latents and diffusion noise are the explicit ``noise``
   input; its layout goes into ``tts.json``. The diffusion decoder's DDIM loop has a fixed number of
@@ -52,6 +52,7 @@ from audio_synth_core.generators.onnx import (
     GRAPHS,
     MANIFEST,
     OnnxTTS,
+    noise_item,
 )
 from audio_synth_core.models.acoustic import AcousticModel, DecoderGraph, expand
 from audio_synth_core.models.metrics import copy_synthesis_metrics
@@ -64,7 +65,9 @@ _MB = 1024 * 1024
 
 
 class EncoderOutputs(nn.Module):
-    """``AcousticModel.encode`` as a graph: ids, lengths -> hidden, mu, log durations, mask."""
+    """``AcousticModel.encode`` as a graph: ids, lengths -> hidden, mu, ``exp(log durations)``,
+    mask. The ``exp`` is done here, as ``durations_from_log`` does it, so that only exact float32
+    arithmetic (subtract, scale, round, clamp) is left to numpy."""
 
     def __init__(self, model: AcousticModel) -> None:
         super().__init__()
@@ -73,7 +76,8 @@ class EncoderOutputs(nn.Module):
     def forward(
         self, ids: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.model.encode(ids, lengths)
+        h, mu, log_dur, mask = self.model.encode(ids, lengths)
+        return h, mu, torch.exp(log_dur), mask
 
 
 def noise_layout(model: AcousticModel) -> list[int | str]:
@@ -150,6 +154,44 @@ def vocoder_context_frames(
     return worst + 1
 
 
+@torch.no_grad()
+def padding_invariance(tts: TTSModel, atol: float = 1e-5) -> dict[str, bool]:
+    """Whether the encoder and the decoder give an item the same output alone as when padded in a
+    batch behind a longer item (measured on random ids and noise, to ``atol``).
+
+    The runtime batches a graph across items only where this holds; elsewhere it runs that graph
+    item by item, so that no item depends on its neighbours."""
+    acoustic = tts.acoustic
+    device = tts.device
+    encoder = EncoderOutputs(acoustic)
+    g = torch.Generator().manual_seed(1)
+    n_long, n_short = 23, 9
+    ids = torch.randint(0, acoustic.config.n_symbols, (2, n_long), generator=g).to(device)
+    ids[1, n_short:] = 0
+    lengths = torch.tensor([n_long, n_short], device=device)
+    batch = encoder(ids, lengths)
+    alone = encoder(ids[1:, :n_short], lengths[1:])
+    encoder_ok = all(
+        torch.allclose(b[1, :n_short].float(), a[0].float(), rtol=0.0, atol=atol)
+        for b, a in zip(batch, alone, strict=True)
+    )
+    h, mu, dur_exp, mask = batch
+    durations = acoustic.durations_from_log(torch.log(dur_exp), mask, tts.length_scale)
+    h_frames, frame_mask = expand(h, durations)
+    mu_frames, _ = expand(mu, durations)
+    n = int(durations[1].sum())
+    noise = torch.randn(acoustic.noise_shape(2, h_frames.shape[1]), generator=g).to(device)
+    mel = acoustic.decode(h_frames, mu_frames, frame_mask, noise)
+    mel_alone = acoustic.decode(
+        h_frames[1:, :n],
+        mu_frames[1:, :n],
+        frame_mask[1:, :n],
+        noise_item(noise, noise_layout(acoustic), 1, n),
+    )
+    decoder_ok = torch.allclose(mel[1, :, :n], mel_alone[0], rtol=0.0, atol=atol)
+    return {"encoder": bool(encoder_ok), "decoder": bool(decoder_ok)}
+
+
 def _graph_entry(path: Path) -> dict[str, Any]:
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
 
@@ -182,8 +224,8 @@ def export_onnx(tts: TTSModel, out_dir: str | os.PathLike[str]) -> dict[str, Any
         (ids, lengths),
         out / "encoder.onnx",
         ["ids", "lengths"],
-        ["h", "mu", "log_dur", "mask"],
-        {"ids": seq, "lengths": {0: "batch"}, "h": seq, "mu": seq, "log_dur": seq, "mask": seq},
+        ["h", "mu", "dur_exp", "mask"],
+        {"ids": seq, "lengths": {0: "batch"}, "h": seq, "mu": seq, "dur_exp": seq, "mask": seq},
     )
 
     with torch.no_grad():
@@ -240,6 +282,7 @@ def export_onnx(tts: TTSModel, out_dir: str | os.PathLike[str]) -> dict[str, Any
         "length_scale": tts.length_scale,
         "noise": {"shape": layout},
         "vocoder_context_frames": context,
+        "padding_invariant": padding_invariance(tts),
         "opset": OPSET,
         "quantization": None,
         "model": tts.config(),
@@ -385,7 +428,7 @@ def _compare(
         return torch.randn(shape, generator=generator, device=device).cpu().numpy()
 
     start = time.perf_counter()
-    mel, frames = runtime.mels(ids, torch_noise)
+    mel, frames = runtime.mels(ids, torch_noise, independent=False)
     audio = runtime.vocode(mel, frames, independent=False)
     elapsed = time.perf_counter() - start
     mels = [mel[i, :, : int(n)] for i, n in enumerate(frames)]

@@ -23,8 +23,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def external_cluster(prefect_api, tmp_path):
+def start_cluster(tmp_path, worker_resources: list[str | None]):
+    """A scheduler and one worker process per entry (with ``--resources`` when given)."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ}
@@ -43,33 +43,23 @@ def external_cluster(prefect_api, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            address,
-            "--nthreads",
-            "1",
-            "--nworkers",
-            "1",
-            "--no-dashboard",
-            "--local-directory",
-            str(tmp_path / "dw"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    workers = []
+    for i, resources in enumerate(worker_resources):
+        name = f"gpu-{i}" if resources else f"cpu-{i}"
+        extra = ["--resources", resources] if resources else []
+        cmd = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"]
+        cmd += ["--no-dashboard", "--name", name, "--local-directory", str(tmp_path / name), *extra]
+        workers.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         with Client(address, timeout=60) as client:
-            client.wait_for_workers(1, timeout=60)
-            pids = set(client.run(os.getpid).values())
-        yield address, pids
+            client.wait_for_workers(len(workers), timeout=60)
+            pids = client.run(os.getpid)
+            names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
+        yield address, {names[a]: pid for a, pid in pids.items()}
     finally:
-        for proc in (worker, sched):
+        for proc in (*workers, sched):
             proc.terminate()
-        for proc in (worker, sched):
+        for proc in (*workers, sched):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -77,8 +67,19 @@ def external_cluster(prefect_api, tmp_path):
         time.sleep(0.5)
 
 
+@pytest.fixture
+def external_cluster(prefect_api, tmp_path):
+    yield from start_cluster(tmp_path, [None])
+
+
+@pytest.fixture
+def gpu_cluster(prefect_api, tmp_path):
+    yield from start_cluster(tmp_path, ["GPU=1", None])
+
+
 def test_run_on_existing_scheduler(external_cluster, tmp_path):
-    address, worker_pids = external_cluster
+    address, pids = external_cluster
+    worker_pids = set(pids.values())
     rows = [
         {"id": f"d{i}", "text": f"Order {i} is ready for collection.", "language": "en"}
         for i in range(10)
@@ -88,3 +89,14 @@ def test_run_on_existing_scheduler(external_cluster, tmp_path):
     assert {int(w.rsplit(":", 1)[1]) for w in manifest["workers"]} == worker_pids
     items = read_items(str(tmp_path / "out"))
     assert len(items) == 10 and (items["status"] == "ok").all()
+
+
+def test_gpu_tasks_land_only_on_gpu_workers(gpu_cluster, tmp_path):
+    address, pids = gpu_cluster
+    rows = [{"id": f"g{i}", "text": f"Parcel {i} left the depot this morning.", "language": "en"} for i in range(16)]
+    cfg = small_config(write_catalog(tmp_path / "c.csv", rows), str(tmp_path / "out"), compute={"gpu_per_task": 1})
+    manifest = run_catalog(cfg, dask_address=address)
+    # Four generation shards, all on the worker that declares GPU=1; validation ran separately.
+    assert {int(w.rsplit(":", 1)[1]) for w in manifest["workers"]} == {pids["gpu-0"]}
+    items = read_items(str(tmp_path / "out"))
+    assert len(items) == 16 and items["passed"].all()

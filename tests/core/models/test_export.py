@@ -24,7 +24,7 @@ from audio_synth_core.generators.base import SynthesisRequest
 from audio_synth_core.generators.onnx import (
     OnnxGenerator,
     OnnxTTS,
-    durations_from_log,
+    durations_from_exp,
     expand,
     per_item_noise,
 )
@@ -47,6 +47,9 @@ def _tts(decoder: str, vocoder_kind: str = "hifigan") -> TTSModel:
     model = AcousticModel(
         AcousticConfig(n_symbols=len(frontend.vocabulary), decoder=decoder, **TINY_ACOUSTIC)
     )
+    if decoder == "diffusion":
+        # Untrained, the zero-initialized output layer predicts 0: the noise would never matter.
+        torch.nn.init.normal_(model.decoder.out[-1].weight, 0.0, 0.05)
     vocoder = HiFiGAN(VocoderConfig.sized("tiny", **TINY_VOCODER))
     return TTSModel(frontend, model, MelConfig(), vocoder, vocoder_kind)
 
@@ -77,16 +80,23 @@ def _cache(tmp_path, monkeypatch) -> None:
 def test_numpy_durations_and_expand_equal_torch(length_scale: float) -> None:
     rng = np.random.default_rng(0)
     log_dur = rng.uniform(-1.0, 3.5, (6, 40)).astype(np.float32)
-    # Values whose frame count lands on .5 exactly: round half to even must agree.
+    # Values whose frame count lands on (or next to) .5: round half to even must agree.
     log_dur[0, :8] = np.log1p(np.array([0.5, 1.5, 2.5, 3.5, 4.5, 0.0, 1.0, 7.5]) / length_scale)
     lengths = rng.integers(1, 41, 6)
     mask = np.arange(40)[None, :] < lengths[:, None]
     want = AcousticModel.durations_from_log(
         torch.from_numpy(log_dur), torch.from_numpy(mask), length_scale
     ).numpy()
-    got = durations_from_log(log_dur, mask, length_scale)
+    got = durations_from_exp(torch.exp(torch.from_numpy(log_dur)).numpy(), mask, length_scale)
     np.testing.assert_array_equal(got, want)
     assert got.dtype == np.int64 and (got[~mask] == 0).all() and (got[mask] >= 1).all()
+
+    # Exact ties, as torch.round rounds them (half to even), and the one-frame minimum.
+    ties = np.float32([[1.5, 2.5, 3.5, 4.5, 5.5, 0.2]])
+    np.testing.assert_array_equal(
+        durations_from_exp(ties, np.ones((1, 6), bool)), [[1, 2, 2, 4, 4, 1]]
+    )
+    assert torch.round(torch.tensor([0.5, 1.5, 2.5, 3.5, 4.5])).tolist() == [0, 2, 2, 4, 4]
 
     hidden = rng.standard_normal((6, 40, 5)).astype(np.float32)
     frames, frame_mask = expand(hidden, got)
@@ -151,6 +161,20 @@ def test_griffin_lim_model_exports_without_vocoder(tmp_path) -> None:
     report = parity(tts, tmp_path / "gl", texts, seed=1)
     assert report["onnx"]["frames_equal"]
     assert report["onnx"]["wave"]["rel_l2"] < 1e-3
+
+
+def test_item_by_item_graphs_match_the_batched_ones(bundles) -> None:
+    # A graph the export finds padding-dependent runs item by item; for a padding-invariant model
+    # both ways must agree, which checks the item-by-item path (slicing ids, features and noise).
+    tts, folder, _ = bundles["vae"]
+    manifest = json.loads((folder / "tts.json").read_text())
+    assert manifest["padding_invariant"] == {"encoder": True, "decoder": True}
+    ids = [tts.frontend.encode(t) for t in TEXTS]
+    batched = OnnxTTS(folder).synthesize(ids, [1, 2, 3, 4])
+    runtime = OnnxTTS(folder)
+    runtime.manifest["padding_invariant"] = {"encoder": False, "decoder": False}
+    for a, b in zip(runtime.synthesize(ids, [1, 2, 3, 4]), batched, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
 def test_tampered_graph_is_refused(bundles, tmp_path) -> None:

@@ -34,6 +34,15 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
     return audio.mean(axis=1), int(rate)
 
 
+def resample(audio: np.ndarray, rate_hz: int, target_hz: int) -> np.ndarray:
+    """High-quality resampling with libsoxr (a no-op at the target rate)."""
+    if rate_hz == target_hz:
+        return np.asarray(audio, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(np.asarray(audio, dtype=np.float32), rate_hz, target_hz, quality="HQ")
+
+
 def to_db(value: float) -> float:
     return float(20.0 * np.log10(max(value, _FLOOR)))
 

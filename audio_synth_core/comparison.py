@@ -64,6 +64,8 @@ KNOWN_DIRECTIONS: dict[str, Literal["lower", "higher"]] = {
     "mos_p808": "higher",
     PASS_RATE: "higher",
 }
+# Measured, but about the measuring (ASR speed), not the audio: left out of the default table.
+_NOT_COMPARED = {"asr_rtf"}
 # Explicitly set, these ValidationConfig fields would be silently ignored by a comparison.
 _UNUSED_VALIDATION = {"enabled", "gate", "max_duration_s"}
 
@@ -247,7 +249,7 @@ class CompareConfig(_Strict):
             raise ValueError(
                 f"promotion.challenger: candidate {p.challenger!r} must have a generator "
                 f"model_uri models:/{p.model_name}/<version> or models:/{p.model_name}@<alias> "
-                f"to be promoted as {p.model_name!r}, got {uri or 'none'!r}"
+                f"to be promoted as {p.model_name!r}, got " + (repr(uri) if uri else "no model_uri")
             )
 
     def candidate(self, label: str) -> CandidateSpec:
@@ -286,7 +288,8 @@ def table_metrics(cfg: CompareConfig, frames: Mapping[str, pd.DataFrame]) -> lis
         rest = [
             m
             for m in measured_metrics(cfg.validation)
-            if any(m in f.columns and f[m].notna().any() for f in frames.values())
+            if m not in _NOT_COMPARED
+            and any(m in f.columns and f[m].notna().any() for f in frames.values())
         ]
     return list(dict.fromkeys([cfg.metric.name, *rest, PASS_RATE]))
 

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import posixpath
-import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any

@@ -92,14 +92,6 @@ def log_mel(audio: np.ndarray | torch.Tensor, config: MelConfig | None = None) -
     return LogMel(config).to(x.device)(x)
 
 
-def resample(audio: np.ndarray, rate_hz: int, target_hz: int) -> np.ndarray:
-    """Resample float32 mono audio (torchaudio's windowed sinc); a no-op at equal rates."""
-    if rate_hz == target_hz:
-        return np.asarray(audio, dtype=np.float32)
-    x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-    return torchaudio.functional.resample(x, rate_hz, target_hz).numpy()
-
-
 class GriffinLimVocoder(nn.Module):
     """Baseline vocoder: least-squares inverse mel filterbank, then Griffin-Lim phase recovery.
 

@@ -31,9 +31,10 @@ import torch
 from fsspec.implementations.local import LocalFileSystem
 from torch.nn import functional as F
 
+from audio_synth_core.audio import resample
 from audio_synth_core.errors import ConfigError, StorageError
 from audio_synth_core.models.acoustic import AcousticConfig, AcousticModel
-from audio_synth_core.models.features import GriffinLimVocoder, LogMel, MelConfig, resample
+from audio_synth_core.models.features import GriffinLimVocoder, LogMel, MelConfig
 from audio_synth_core.models.frontend import Frontend
 from audio_synth_core.models.metrics import multi_resolution_stft_loss
 from audio_synth_core.models.vocoder import (

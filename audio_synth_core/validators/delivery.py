@@ -17,10 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pydantic
 
-from audio_synth_core.audio import frame_rms, levels, to_db
+from audio_synth_core.audio import frame_rms, levels, resample, to_db
 from audio_synth_core.validators.base import CheckResult, Clip, MetricField, Validator
-from audio_synth_core.validators.dnsmos import resample
-from audio_synth_core.validators.quality import (
+from audio_synth_core.validators.rules import (
     StrictParams,
     audio_problem,
     limit_check,

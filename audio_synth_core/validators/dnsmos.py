@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pydantic
 
+from audio_synth_core.audio import resample
 from audio_synth_core.validators.base import (
     CheckResult,
     Clip,
@@ -24,7 +25,7 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
 )
-from audio_synth_core.validators.quality import (
+from audio_synth_core.validators.rules import (
     StrictParams,
     audio_problem,
     limit_check,
@@ -96,15 +97,6 @@ def _scorer() -> _Scorer:
         if _SCORER is None:
             _SCORER = _Scorer()
         return _SCORER
-
-
-def resample(audio: np.ndarray, rate_hz: int, target_hz: int) -> np.ndarray:
-    """High-quality resampling with libsoxr (no-op at the target rate)."""
-    if rate_hz == target_hz:
-        return audio.astype(np.float32, copy=False)
-    import soxr
-
-    return soxr.resample(audio.astype(np.float32), rate_hz, target_hz, quality="HQ")
 
 
 class DnsmosParams(StrictParams):

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pydantic
 
+from audio_synth_core.audio import resample
 from audio_synth_core.validators.base import (
     CheckResult,
     Clip,
@@ -37,8 +38,7 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
 )
-from audio_synth_core.validators.dnsmos import resample
-from audio_synth_core.validators.quality import (
+from audio_synth_core.validators.rules import (
     StrictParams,
     audio_problem,
     limit_check,

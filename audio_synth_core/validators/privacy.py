@@ -57,7 +57,7 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
 )
-from audio_synth_core.validators.quality import StrictParams, audio_problem, parse_params
+from audio_synth_core.validators.rules import StrictParams, audio_problem, parse_params
 
 SIMILARITY_LIMITS: dict[str, float] = {"low": 0.85, "medium": 0.80, "high": 0.75}
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})

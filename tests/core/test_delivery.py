@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
+from audio_synth_core.audio import resample
 from audio_synth_core.validators.base import Clip
 from audio_synth_core.validators.delivery import (
     PROFILES,
@@ -15,7 +16,6 @@ from audio_synth_core.validators.delivery import (
     noise_floor_dbfs,
     room_tone_s,
 )
-from audio_synth_core.validators.dnsmos import resample
 from tests import factories as f
 
 RATE = 44100

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from audio_synth_core.models.features import MelConfig, griffin_lim, log_mel, resample
+from audio_synth_core.audio import resample
+from audio_synth_core.models.features import MelConfig, griffin_lim, log_mel
 from audio_synth_core.models.metrics import copy_synthesis_metrics
 
 

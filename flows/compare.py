@@ -1,0 +1,394 @@
+"""The compare flow: candidates speak the same prompts (one task each, over Dask), their metrics
+are compared with bootstrap CIs, logged to MLflow (a parent run, a child run per candidate), and
+the challenger model version takes the registry alias exactly when the promotion rule says so.
+
+Output layout under ``output``:
+  compare/<run_id>/<label>/audio/<prompt_id>.flac    each candidate's audio
+  compare/<run_id>/<label>/metrics.parquet           its per-prompt metrics (written last)
+  compare/<run_id>/decisions/<decision_id>/          table.csv, table.json, decision.json,
+                                                     report.html, summary.json
+``run_id`` hashes what determines the candidates' audio (prompts, pinned model versions,
+validators), so re-running reuses finished candidates; ``decision_id`` hashes the rule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+import dask
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect_dask import DaskTaskRunner
+
+from audio_synth_core import tracking
+from audio_synth_core.comparison import (
+    CandidateSpec,
+    CompareConfig,
+    Decision,
+    GateStats,
+    Prompt,
+    compare_table,
+    comparison_report_html,
+    comparison_run_id,
+    decide_promotion,
+    decision_id,
+    gate_stats,
+    load_compare_config,
+    load_prompts,
+    parse_compare_config,
+    pin_candidate,
+    table_metrics,
+    table_records,
+)
+from audio_synth_core.config import ComputeConfig
+from audio_synth_core.errors import AudioSynthError, ConfigError
+from audio_synth_core.generators.base import build_generator
+from audio_synth_core.storage import Store
+from flows.catalog import validators_json
+from flows.compute import dask_runner
+from flows.progress import gather
+from tasks.compare import candidate_dir, evaluate_candidate_task, metrics_part
+
+GPU = {"GPU": 1}
+
+
+def resolve_compare_config(config: str | dict[str, Any] | CompareConfig) -> CompareConfig:
+    if isinstance(config, CompareConfig):
+        return config
+    if isinstance(config, dict):
+        return parse_compare_config(config)
+    return load_compare_config(config)
+
+
+def _runner(compute: ComputeConfig, needs_gpu: bool) -> tuple[DaskTaskRunner, bool]:
+    """The Dask runner, and whether GPU candidates may be annotated with a GPU resource.
+
+    An existing cluster declares its GPU workers itself (``dask worker --resources GPU=1``). A
+    LocalCluster declares nothing, so an annotated task would never be scheduled: here its
+    workers declare this machine's GPU, or, without one, GPU candidates run unannotated.
+    """
+    runner = dask_runner(compute)
+    if not needs_gpu or compute.dask_address:
+        return runner, needs_gpu
+    import torch
+
+    if not torch.cuda.is_available():
+        return runner, False
+    return DaskTaskRunner(cluster_kwargs={**runner.cluster_kwargs, "resources": GPU}), True
+
+
+@flow(name="evaluate-candidates")
+def evaluate_candidates(
+    run_id: str,
+    candidates: list[CandidateSpec],
+    prompts_json: str,
+    validators: str,
+    store: Store,
+    tracking_uri: str | None,
+    audio_format: str,
+    compute: ComputeConfig,
+    annotate_gpu: bool,
+) -> dict[str, Any]:
+    """One task per candidate; a GPU candidate is submitted under a GPU resource annotation."""
+    task = evaluate_candidate_task.with_options(
+        retries=compute.retries, retry_delay_seconds=compute.retry_delay_s
+    )
+    futures = []
+    for spec in candidates:
+        args = (run_id, spec.label, spec.model_dump_json(), prompts_json, validators, store)
+        kwargs = {"tracking_uri": tracking_uri, "audio_format": audio_format}
+        if annotate_gpu and spec.needs_gpu:
+            with dask.annotate(resources=GPU):
+                futures.append(task.submit(*args, **kwargs))
+        else:
+            futures.append(task.submit(*args, **kwargs))
+    n_prompts = len(json.loads(prompts_json))
+    summaries, errors = gather(futures, "compare", n_prompts * len(candidates))
+    return {"summaries": summaries, "errors": errors}
+
+
+def _pin_and_check(cfg: CompareConfig) -> list[CandidateSpec]:
+    """Pin aliased model URIs to versions and build every generator once: a bad candidate fails
+    here, naming it, before any task runs."""
+    from mlflow.exceptions import MlflowException
+
+    pinned = []
+    for c in cfg.candidates:
+        try:
+            spec = pin_candidate(c)
+            build_generator(spec.generator.name, spec.generator.params)
+        except (TypeError, ValueError, AudioSynthError, MlflowException) as exc:
+            raise ConfigError(f"candidates[{c.label}].generator: {exc}") from None
+        pinned.append(spec)
+    return pinned
+
+
+def _alias_version(model_name: str, alias: str) -> str | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        return None  # no version holds the alias yet
+
+
+def _samples(
+    store: Store,
+    run_id: str,
+    frames: dict[str, pd.DataFrame],
+    prompts: list[Prompt],
+    n: int,
+    fmt: str,
+    metric: str,
+) -> list[dict[str, Any]]:
+    """The first ``n`` prompts' audio of every candidate, for the report's players."""
+    out = []
+    for p in prompts[:n]:
+        clips = {}
+        for label, frame in frames.items():
+            row = frame[frame["prompt_id"] == p.id]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            if r.get("status") != "ok":
+                clips[label] = {"error": r.get("error")}
+                continue
+            metrics = {k: r.get(k) for k in (metric, "passed") if k in row.columns}
+            rel = f"{candidate_dir(run_id, label)}/audio/{p.id}.{fmt}"
+            clips[label] = {
+                "audio_bytes": store.read_bytes(rel),
+                "mime": f"audio/{fmt}",
+                "metrics": metrics,
+            }
+        out.append({"prompt_id": p.id, "text": p.text, "clips": clips})
+    return out
+
+
+def _log_candidates(
+    cfg: CompareConfig, summaries: dict[str, dict[str, Any]], table: pd.DataFrame
+) -> dict[str, str]:
+    """Inside the parent run: one nested child run per candidate (generator name, version and
+    parameters as params; means, CIs and differences as metrics). Returns the child run ids."""
+    import mlflow
+
+    children: dict[str, str] = {}
+    for label, s in summaries.items():
+        with mlflow.start_run(run_name=label, nested=True, tags={"candidate": label}) as child:
+            params = {
+                "candidate.label": label,
+                "candidate.model_uri_configured": cfg.candidate(label).generator.params.get(
+                    "model_uri"
+                ),
+                "generator.name": s["generator"],
+                "generator.version": s["generator_version"],
+                **tracking.flatten("generator.params", s["generator_params"], {}),
+            }
+            mlflow.log_params({k: str(v)[:6000] for k, v in params.items() if v is not None})
+            metrics: dict[str, Any] = {"prompts": s["n_items"], "prompts_ok": s["n_ok"]}
+            for r in table[table["candidate"] == label].itertuples(index=False):
+                metrics |= {
+                    r.metric: r.mean,
+                    f"{r.metric}_ci_low": r.ci_low,
+                    f"{r.metric}_ci_high": r.ci_high,
+                }
+                if r.candidate != r.reference:
+                    metrics[f"{r.metric}_diff_vs_{r.reference}"] = r.diff_mean
+            tracking.log_metrics(metrics)
+            children[label] = child.info.run_id
+    parent_metrics: dict[str, Any] = {}
+    for r in table.itertuples(index=False):
+        parent_metrics[f"{r.candidate}.{r.metric}"] = r.mean
+        if r.candidate != r.reference:
+            parent_metrics[f"{r.candidate}.{r.metric}.diff"] = r.diff_mean
+    tracking.log_metrics(parent_metrics)
+    return children
+
+
+def _apply_decision(decision: Decision) -> Decision:
+    """Inside the parent run: move the alias when the decision promotes; tag the parent."""
+    import mlflow
+
+    from audio_synth_core.models.registry import set_alias
+
+    if decision.promote:
+        set_alias(decision.model_name, decision.alias, decision.version)
+        decision = replace(decision, alias_set=True)
+    mlflow.log_params(
+        {
+            "decision.promote": decision.promote,
+            "decision.rule": decision.rule,
+            "decision.reason": decision.reason[:6000],
+        }
+    )
+    tags = {
+        "compare.decision": "promote" if decision.promote else "keep",
+        "compare.rule": decision.rule,
+        "compare.reason": decision.reason[:5000],
+    }
+    if decision.alias_set:
+        tags["compare.alias"] = f"{decision.model_name}@{decision.alias} -> {decision.version}"
+    mlflow.set_tags(tags)
+    tracking.log_metrics({"decision.promote": float(decision.promote)})
+    return decision
+
+
+@flow(name="compare-generators")
+def compare_flow(
+    config: str | dict[str, Any],
+    output: str,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Compare generators on the same prompts; promote the challenger by alias when it wins."""
+    import mlflow
+
+    logger = get_run_logger()
+    cfg = resolve_compare_config(config)
+    compute = cfg.compute.model_copy(
+        update={k: v for k, v in {"dask_address": dask_address, "n_workers": workers}.items() if v}
+    )
+    store = Store(output)
+    store.check_writable()
+    uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
+    mlflow.set_tracking_uri(uri)  # aliases resolve in, and are set in, this registry
+    prompts = load_prompts(cfg)
+    validators = validators_json(cfg.validation) or "[]"
+    pinned = _pin_and_check(cfg)
+    run_id = comparison_run_id(cfg, prompts, pinned, validators)
+    promotion = cfg.promotion
+    alias_before = _alias_version(promotion.model_name, promotion.alias) if promotion else None
+
+    done = {c.label for c in pinned if store.exists(metrics_part(run_id, c.label))}
+    logger.warning(
+        "comparison %s: %d candidates x %d prompts, %d already done",
+        run_id,
+        len(pinned),
+        len(prompts),
+        len(done),
+    )
+    runner, annotate = _runner(compute, any(c.needs_gpu for c in pinned))
+    if any(c.needs_gpu for c in pinned) and not annotate:
+        logger.warning(
+            "GPU candidates requested, but this LocalCluster has no GPU: they run unannotated"
+        )
+    prompts_json = json.dumps(
+        [
+            {"id": p.id, "text": p.text, "language": p.language, "attributes": dict(p.attributes)}
+            for p in prompts
+        ]
+    )
+    start = time.perf_counter()
+    result = evaluate_candidates.with_options(task_runner=runner)(
+        run_id, pinned, prompts_json, validators, store, uri, cfg.audio_format, compute, annotate
+    )
+    wall_s = time.perf_counter() - start
+    if result["errors"]:
+        raise AudioSynthError(
+            f"{len(result['errors'])} of {len(pinned)} candidates failed after retries "
+            f"(first: {result['errors'][0]}); re-run the same command to resume"
+        )
+    by_label = {s["label"]: s for s in result["summaries"]}
+    summaries = {c.label: by_label[c.label] for c in pinned}  # in config order
+    frames = {c.label: store.read_table(metrics_part(run_id, c.label)).to_pandas() for c in pinned}
+    for label, s in summaries.items():
+        if s["n_ok"] == 0:
+            first = frames[label]["error"].dropna()
+            raise AudioSynthError(
+                f"candidate {label!r} synthesized none of the {s['n_items']} prompts "
+                f"(first error: {first.iloc[0] if len(first) else 'unknown'})"
+            )
+
+    reference = promotion.incumbent if promotion else pinned[0].label
+    table = compare_table(
+        frames,
+        table_metrics(cfg, frames),
+        cfg.validation.n_boot,
+        cfg.seed,
+        reference=reference,
+        confidence=cfg.metric.confidence,
+    )
+    gates: dict[str, GateStats] = {
+        label: gate_stats(f, cfg.validation.fairness_attributes, cfg.validation.n_boot, cfg.seed)
+        for label, f in frames.items()
+    }
+    decision = decide_promotion(table, cfg, gates)
+    if promotion:
+        from audio_synth_core.models.registry import resolve_model_uri
+
+        challenger_uri = next(
+            c for c in pinned if c.label == promotion.challenger
+        ).generator.params["model_uri"]
+        version = resolve_model_uri(challenger_uri)[1].rsplit("/", 1)[-1]
+        decision = replace(decision, version=version, alias_before=alias_before)
+
+    did = decision_id(cfg)
+    folder = f"compare/{run_id}/decisions/{did}"
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "decision_id": did,
+        "prompts": len(prompts),
+        "candidates": {
+            k: {kk: vv for kk, vv in v.items() if kk != "worker"} for k, v in summaries.items()
+        },
+        "reference": reference,
+        "wall_s": wall_s,
+    }
+    samples = _samples(
+        store,
+        run_id,
+        frames,
+        prompts,
+        cfg.validation.report_samples,
+        cfg.audio_format,
+        cfg.metric.name,
+    )
+    report_summary = {
+        "run": run_id,
+        "prompts": len(prompts),
+        "reference": reference,
+        "generators": "; ".join(
+            f"{k}: {v['generator']} {v['generator_version']}" for k, v in summaries.items()
+        ),
+    }
+    tags = {"audio_synth.compare_run_id": run_id, "prefect.flow_run_id": str(flow_run.id or "")}
+    with tracking.start_run(uri, cfg.tracking.experiment, run_id, tags) as parent:
+        tracking.log_config(cfg.model_dump(mode="json"))
+        children = _log_candidates(cfg, summaries, table)
+        decision = _apply_decision(decision)
+        # Rendered after the alias moved, so the report states what actually happened.
+        html = comparison_report_html(
+            table,
+            decision,
+            samples,
+            gates,
+            summary=report_summary,
+            max_prompts=cfg.validation.report_samples,
+        )
+        files = {
+            "table.csv": table.to_csv(index=False).encode(),
+            "table.json": json.dumps(table_records(table), indent=2).encode(),
+            "decision.json": json.dumps(decision.to_dict(), indent=2).encode(),
+            "report.html": html.encode(),
+        }
+        tracking.log_files(files, "comparison")
+        parent_id = parent.info.run_id
+    for name, data in files.items():
+        store.write_bytes(f"{folder}/{name}", data)
+    summary |= {
+        "table": table_records(table),
+        "gates": {k: asdict(v) for k, v in gates.items()},
+        "decision": decision.to_dict(),
+        "report": store.uri(f"{folder}/report.html"),
+        "table_csv": store.uri(f"{folder}/table.csv"),
+        "mlflow_run_id": parent_id,
+        "mlflow_child_run_ids": children,
+        "tracking_uri": uri,
+    }
+    store.write_json(f"{folder}/summary.json", summary)
+    logger.warning("comparison %s: %s", run_id, decision.reason)
+    return summary

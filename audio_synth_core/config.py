@@ -174,17 +174,20 @@ def parse_config(data: Any, source: str = "") -> RunConfig:
         raise ConfigError(_format_error(exc, source)) from None
 
 
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """Parsed YAML of a config file; unreadable or malformed files are ConfigErrors."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+
+
 def load_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read a YAML config; a relative catalog path is taken relative to the config file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if isinstance(data, dict) and isinstance(data.get("catalog"), dict):
         cat = data["catalog"].get("path")
         if isinstance(cat, str) and "://" not in cat and not os.path.isabs(cat):
@@ -211,12 +214,7 @@ class ValidateConfig(_Strict):
 def load_validate_config(path: str | os.PathLike[str] | None, data: dict | None = None) -> ValidateConfig:
     """A ValidateConfig from YAML (or a mapping); with neither, the defaults."""
     if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+        data = read_yaml(path)
     try:
         return ValidateConfig.model_validate(data or {})
     except ValidationError as exc:
@@ -266,12 +264,7 @@ def load_train_config(path: str | os.PathLike[str] | None, data: dict | None = N
     """A TrainConfig from YAML (paths relative to the file) or a mapping."""
     source = str(path or "")
     if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+        data = read_yaml(path)
         corpus = (data or {}).get("corpus") or {}
         texts = corpus.get("texts_path")
         if isinstance(texts, str) and "://" not in texts and not os.path.isabs(texts):

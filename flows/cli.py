@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -57,11 +58,21 @@ def run(
     """Generate audio for a text catalog: audio files + Parquet metadata + an MLflow run."""
     from flows.api import run_catalog
     from flows.catalog import resolve_config
+
+    _report(
+        lambda: run_catalog(config, output=output, dask_address=dask_address, workers=workers),
+        lambda: resolve_config(config, output, dask_address, workers),
+    )
+
+
+def _report(run: Callable[[], dict], precheck: Callable[[], object]) -> None:
+    """Check the config (before any server starts), run a flow and summarize its manifest; bad
+    input exits 2, a failed gate exits 3."""
     from flows.reporting import GateFailed
 
     try:
-        resolve_config(config, output, dask_address, workers)  # fail fast, before any server starts
-        manifest = run_catalog(config, output=output, dask_address=dask_address, workers=workers)
+        precheck()
+        manifest = run()
     except GateFailed as exc:
         _summarize(exc.manifest)
         typer.secho(f"gate failed: {exc}", fg=typer.colors.RED, err=True)
@@ -96,18 +107,11 @@ def validate(
     """Measure every file of a dataset, write metrics + report, and exit 3 if the gate fails."""
     from audio_synth_core.config import load_validate_config
     from flows.api import validate_dataset
-    from flows.reporting import GateFailed
 
-    try:
-        load_validate_config(config)  # fail fast, before any server starts
-        manifest = validate_dataset(input_url, output, config, dask_address=dask_address, workers=workers)
-    except GateFailed as exc:
-        _summarize(exc.manifest)
-        typer.secho(f"gate failed: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(3) from None
-    except AudioSynthError as exc:
-        _fail(exc)
-    _summarize(manifest)
+    _report(
+        lambda: validate_dataset(input_url, output, config, dask_address=dask_address, workers=workers),
+        lambda: load_validate_config(config),
+    )
 
 
 @app.command()

@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from audio_synth_core import audio, plugins
@@ -34,6 +33,7 @@ from audio_synth_core.config import (
     ValidatorSpec,
     _format_error,
     _Strict,
+    read_yaml,
 )
 from audio_synth_core.errors import ConfigError, UnknownVoiceError
 from audio_synth_core.fairness import (
@@ -216,7 +216,9 @@ class CompareConfig(_Strict):
     def _consistent(self) -> CompareConfig:
         if self.prompts is not None and self.prompts_path is not None:
             raise ValueError("prompts and prompts_path: give one, not both")
-        unused = _UNUSED_VALIDATION & self.validation.model_fields_set
+        # Compared with the defaults, not "was it set": a dumped config must parse again.
+        fields = ValidationConfig.model_fields
+        unused = {f for f in _UNUSED_VALIDATION if getattr(self.validation, f) != fields[f].default}
         if unused:
             raise ValueError(
                 f"validation.{sorted(unused)[0]}: not used by a comparison "
@@ -338,12 +340,7 @@ def parse_compare_config(data: Any, source: str = "") -> CompareConfig:
 def load_compare_config(path: str | os.PathLike[str]) -> CompareConfig:
     """Read a YAML CompareConfig; a relative ``prompts_path`` is taken relative to the file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if isinstance(data, dict) and isinstance(data.get("prompts_path"), str):
         p = data["prompts_path"]
         if "://" not in p and not os.path.isabs(p) and (path.parent / p).exists():
@@ -409,7 +406,7 @@ def _read_prompt_file(url: str) -> list[PromptSpec]:
                 PromptSpec(
                     text=str(row.get("text", "")),
                     language=str(row.get("language", "en-us")),
-                    id=row.get("id"),
+                    id=str(row["id"]) if "id" in row else None,
                     attributes=extra,
                 )
             )
@@ -537,6 +534,8 @@ def evaluate_candidate(
             base.update({"status": "ok", "error": None, **measured})
         rows.extend(bases)
     frame = pd.DataFrame.from_records(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["prompt_id", "candidate", "status", "passed"])
     frame["passed"] = (
         frame["passed"].astype(object).where(frame["passed"].notna(), False).astype(bool)
     )
@@ -715,7 +714,8 @@ def gate_stats(
 @dataclass(frozen=True)
 class Decision:
     """Whether the challenger takes the alias, and the one rule that decided (``rule``):
-    ``promote``, ``gate:<name>``, ``missing``, ``margin``, ``ci`` or ``no_promotion``."""
+    ``promote``, ``gate:<name>``, ``missing``, ``margin``, ``ci``, ``no_promotion`` (or, set by
+    the flow, ``same_version``)."""
 
     promote: bool
     rule: str

@@ -18,7 +18,6 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
-import dask
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -49,7 +48,7 @@ from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.storage import Store
 from flows.catalog import validators_json
-from flows.compute import dask_runner
+from flows.compute import dask_runner, gpu_annotation
 from flows.progress import gather
 from tasks.compare import candidate_dir, evaluate_candidate_task, metrics_part
 
@@ -101,10 +100,7 @@ def evaluate_candidates(
     for spec in candidates:
         args = (run_id, spec.label, spec.model_dump_json(), prompts_json, validators, store)
         kwargs = {"tracking_uri": tracking_uri, "audio_format": audio_format}
-        if annotate_gpu and spec.needs_gpu:
-            with dask.annotate(resources=GPU):
-                futures.append(task.submit(*args, **kwargs))
-        else:
+        with gpu_annotation(1 if annotate_gpu and spec.needs_gpu else 0):
             futures.append(task.submit(*args, **kwargs))
     n_prompts = len(json.loads(prompts_json))
     summaries, errors = gather(futures, "compare", n_prompts * len(candidates))
@@ -325,6 +321,18 @@ def compare_flow(
         ).generator.params["model_uri"]
         version = resolve_model_uri(challenger_uri)[1].rsplit("/", 1)[-1]
         decision = replace(decision, version=version, alias_before=alias_before)
+        incumbent_params = next(
+            c for c in pinned if c.label == promotion.incumbent
+        ).generator.params
+        if incumbent_params.get("model_uri") == challenger_uri:
+            # Both names resolve to one version (e.g. right after the first training run).
+            decision = replace(
+                decision,
+                promote=False,
+                rule="same_version",
+                reason=f"keep: challenger {promotion.challenger!r} and incumbent "
+                f"{promotion.incumbent!r} are the same model version ({challenger_uri})",
+            )
 
     did = decision_id(cfg)
     folder = f"compare/{run_id}/decisions/{did}"

@@ -26,6 +26,9 @@ def train_task(
     def on_log(part: str, step: int, metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
             client.log_metric(mlflow_run_id, f"{part}_{key}", float(value), step=step)
+        # Progress on the terminal: worker output reaches the flow's console.
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in list(metrics.items())[:3])
+        print(f"train {part} step {step}: {shown}", flush=True)
 
     tts, summary = train_tts(cfg, store.uri(f"checkpoints/{train_id}"), on_log)
     with tempfile.TemporaryDirectory() as tmp:

@@ -409,7 +409,8 @@ class DiffusionDecoder(nn.Module):
         keep = mask.unsqueeze(1).to(x_t.dtype)
         x = self.x_in(x_t.transpose(1, 2)) * keep
         emb = self.step_mlp(sinusoids(self.c.diffusion_steps, ch, x.device)[step])
-        x = x + emb.unsqueeze(-1)
+        # Masked, so padding carries no step embedding into the dilated convs (batch independence).
+        x = (x + emb.unsqueeze(-1)) * keep
         cond = self.cond_in(h.transpose(1, 2)).chunk(self.c.diffusion_layers, 1)
         skip = torch.zeros_like(x)
         for conv, res_skip, cnd in zip(self.dilated, self.res_skip, cond, strict=True):

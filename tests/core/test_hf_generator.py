@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 
 import fsspec
 import numpy as np
@@ -14,9 +15,9 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from audio_synth_core.errors import GenerationError, UnknownVoiceError
+from audio_synth_core.errors import GenerationError, PluginError, UnknownVoiceError
 from audio_synth_core.generators.base import SynthesisRequest
-from audio_synth_core.generators.hf import HFVitsGenerator
+from audio_synth_core.generators.hf import HFVitsGenerator, load_vits
 
 # Small enough to build, save and run in well under a second on one CPU core.
 TINY_VITS = {
@@ -147,3 +148,10 @@ def test_checks_its_parameters() -> None:
         HFVitsGenerator(model_url="x", device="tpu")
     with pytest.raises(ValueError, match="speaking_rate"):
         HFVitsGenerator(model_url="x", speaking_rate=0)
+
+
+def test_missing_transformers_names_the_extra(monkeypatch, tmp_path) -> None:
+    # None in sys.modules makes `import transformers` raise ImportError, as when not installed.
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(PluginError, match=r"pip install 'audio-synth\[hf\]'"):
+        load_vits(str(tmp_path / "never-loaded"), "cpu")

@@ -36,7 +36,9 @@ def _tiny(vocoder: str) -> TTSModel:
         AcousticConfig(n_symbols=len(frontend.vocabulary), decoder="deterministic", **TINY_ACOUSTIC)
     )
     if vocoder == "hifigan":
-        return TTSModel(frontend, acoustic, MelConfig(), HiFiGAN(VocoderConfig.sized("tiny", **TINY_VOCODER)))
+        return TTSModel(
+            frontend, acoustic, MelConfig(), HiFiGAN(VocoderConfig.sized("tiny", **TINY_VOCODER))
+        )
     return TTSModel(frontend, acoustic, MelConfig(), None, "griffinlim")
 
 
@@ -63,8 +65,20 @@ def _config(require_gates: dict) -> dict:
         "name": "cmp-test",
         "prompts": PROMPTS,
         "candidates": [
-            {"label": "champion", "generator": {"name": "neural", "params": {"model_uri": f"models:/{MODEL}@champion", "device": "cpu"}}},
-            {"label": "challenger", "generator": {"name": "neural", "params": {"model_uri": f"models:/{MODEL}/2", "device": "cpu"}}},
+            {
+                "label": "champion",
+                "generator": {
+                    "name": "neural",
+                    "params": {"model_uri": f"models:/{MODEL}@champion", "device": "cpu"},
+                },
+            },
+            {
+                "label": "challenger",
+                "generator": {
+                    "name": "neural",
+                    "params": {"model_uri": f"models:/{MODEL}/2", "device": "cpu"},
+                },
+            },
             {"label": "espeak", "generator": {"name": "espeak", "params": {"rate_wpm": 175}}},
         ],
         "validation": {
@@ -109,7 +123,9 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     table = pd.DataFrame(kept["table"])
     assert set(table["candidate"]) == {"champion", "challenger", "espeak"}
     assert {"clipping_ratio", "wer", "pass_rate"} <= set(table["metric"])
-    clip = table[(table["metric"] == "clipping_ratio") & (table["candidate"] == "challenger")].iloc[0]
+    clip = table[(table["metric"] == "clipping_ratio") & (table["candidate"] == "challenger")].iloc[
+        0
+    ]
     assert clip["reference"] == "champion" and clip["n_paired"] == len(PROMPTS)
     assert clip["diff_ci_low"] <= clip["diff_mean"] <= clip["diff_ci_high"] < 0  # v2 clips less
     measured = table[table["n"] >= 2]  # e.g. no LUFS for v1's clips: shorter than one LUFS block
@@ -134,7 +150,12 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     assert parent.data.tags["compare.rule"] == "gate:min_pass_rate"
     assert "challenger.clipping_ratio.diff" in parent.data.metrics
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id, "comparison")}
-    assert {"comparison/table.csv", "comparison/table.json", "comparison/report.html", "comparison/decision.json"} <= artifacts
+    assert {
+        "comparison/table.csv",
+        "comparison/table.json",
+        "comparison/report.html",
+        "comparison/decision.json",
+    } <= artifacts
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
@@ -151,13 +172,20 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     assert promoted["run_id"] == kept["run_id"]
     assert all(c["skipped"] for c in promoted["candidates"].values())
     decision = promoted["decision"]
-    assert decision["promote"] is True and decision["rule"] == "promote" and decision["alias_set"] is True
+    assert (
+        decision["promote"] is True
+        and decision["rule"] == "promote"
+        and decision["alias_set"] is True
+    )
     assert decision["improvement"] >= 0.1 and decision["diff_ci_high"] < 0
     assert _champion() == "2"
     parent = client.get_run(promoted["mlflow_run_id"])
     assert parent.data.tags["compare.decision"] == "promote"
     assert parent.data.tags["compare.alias"] == f"{MODEL}@champion -> 2"
     decision_file = json.loads(
-        (tmp_path / "out").joinpath(promoted["report"].split("/out/", 1)[1]).with_name("decision.json").read_text()
+        (tmp_path / "out")
+        .joinpath(promoted["report"].split("/out/", 1)[1])
+        .with_name("decision.json")
+        .read_text()
     )
     assert decision_file["alias_set"] is True and decision_file["version"] == "2"

@@ -44,7 +44,9 @@ def _attributes(df: pd.DataFrame, cfg: ValidationConfig) -> list[str]:
     return [a for a in DEFAULT_ATTRIBUTES if a in df.columns and df[a].nunique(dropna=True) >= 2]
 
 
-def assess(df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id: str) -> Assessment:
+def assess(
+    df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id: str
+) -> Assessment:
     """Fairness breakdowns, data contract and the gate verdict of one run."""
     df = flatten_attributes(df) if "attributes" in df.columns else df
     n = len(df)
@@ -55,14 +57,18 @@ def assess(df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id
         "items": n,
         "items_ok": int((df["status"] == schema.STATUS_OK).sum()) if "status" in df.columns else n,
         "pass_rate": pass_rate,
-        "quarantined": int(df["quarantined"].fillna(False).sum()) if "quarantined" in df.columns else 0,
+        "quarantined": int(df["quarantined"].fillna(False).sum())
+        if "quarantined" in df.columns
+        else 0,
     }
     if "failed_checks" in df.columns:
         checks = df["failed_checks"].dropna().str.split(",").explode()
         summary["failed_checks"] = checks.value_counts().to_dict()
     flagged_privacy = 0
     if "failed_checks" in df.columns:
-        flagged_privacy = int(df["failed_checks"].fillna("").str.contains("privacy_similarity").sum())
+        flagged_privacy = int(
+            df["failed_checks"].fillna("").str.contains("privacy_similarity").sum()
+        )
     summary["privacy_flags"] = flagged_privacy
     attrs = _attributes(df, cfg)
     metrics = [m for m in metric_columns(df) if df[m].notna().any()]
@@ -72,15 +78,21 @@ def assess(df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id
     reasons: list[str] = []
     gate = cfg.gate
     if pass_rate is not None and pass_rate < gate.min_pass_rate:
-        reasons.append(f"pass rate {pass_rate:.3f} is below the gate's minimum {gate.min_pass_rate:.3f}")
+        reasons.append(
+            f"pass rate {pass_rate:.3f} is below the gate's minimum {gate.min_pass_rate:.3f}"
+        )
     if not contract.success:
         failed = ", ".join(sorted({r.expectation for r in contract.failed}))
         text = f"data contract failed: {failed}"
-        reasons.append(text) if gate.contract == "fail" else summary.setdefault("warnings", []).append(text)
+        reasons.append(text) if gate.contract == "fail" else summary.setdefault(
+            "warnings", []
+        ).append(text)
     if fairness is not None:
         parity = [f for f in fairness.flags if f.startswith("four-fifths")]
         for flag in parity:
-            reasons.append(flag) if gate.fairness == "fail" else summary.setdefault("warnings", []).append(flag)
+            reasons.append(flag) if gate.fairness == "fail" else summary.setdefault(
+                "warnings", []
+            ).append(flag)
         for flag in fairness.flags:
             if flag not in parity:
                 summary.setdefault("warnings", []).append(flag)
@@ -93,18 +105,29 @@ def assess(df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id
     return Assessment(summary, fairness, contract, not reasons, reasons)
 
 
-def pick_samples(df: pd.DataFrame, n: int, storage_options: dict[str, Any] | None = None) -> list[dict]:
+def pick_samples(
+    df: pd.DataFrame, n: int, storage_options: dict[str, Any] | None = None
+) -> list[dict]:
     """Audio of the worst and best items (by pass/fail, then the first available quality score)."""
     if n == 0 or "audio_uri" not in df.columns:
         return []
     ok = df[(df["status"] == schema.STATUS_OK) & df["audio_uri"].notna()].copy()
     if ok.empty:
         return []
-    score_col = next((c for c in ("mos_ovrl", "wer", "snr_db", "rms_dbfs") if c in ok.columns and ok[c].notna().any()), None)
+    score_col = next(
+        (
+            c
+            for c in ("mos_ovrl", "wer", "snr_db", "rms_dbfs")
+            if c in ok.columns and ok[c].notna().any()
+        ),
+        None,
+    )
     ok["_passed"] = ok["passed"].fillna(False).astype(bool) if "passed" in ok.columns else True
     ascending = score_col != "wer"  # low WER is good, low MOS/SNR is bad
-    key = [ "_passed"] + ([score_col] if score_col else [])
-    ranked = ok.sort_values(key, ascending=[True] + ([ascending] if score_col else []), na_position="first")
+    key = ["_passed"] + ([score_col] if score_col else [])
+    ranked = ok.sort_values(
+        key, ascending=[True] + ([ascending] if score_col else []), na_position="first"
+    )
     half = max(1, n // 2)
     chosen = [("worst", r) for r in ranked.head(half).itertuples()] + [
         ("best", r) for r in ranked.tail(n - half).iloc[::-1].itertuples()
@@ -119,28 +142,54 @@ def pick_samples(df: pd.DataFrame, n: int, storage_options: dict[str, Any] | Non
         except OSError:
             continue
         fmt = "flac" if str(row.audio_uri).endswith(".flac") else "wav"
-        metrics = {c: getattr(row, c) for c in ("duration_s", "rms_dbfs", score_col) if c and hasattr(row, c)}
-        samples.append({"id": row.id, "label": label, "audio_bytes": data, "mime": f"audio/{fmt}", "metrics": metrics})
+        metrics = {
+            c: getattr(row, c)
+            for c in ("duration_s", "rms_dbfs", score_col)
+            if c and hasattr(row, c)
+        }
+        samples.append(
+            {
+                "id": row.id,
+                "label": label,
+                "audio_bytes": data,
+                "mime": f"audio/{fmt}",
+                "metrics": metrics,
+            }
+        )
     return samples
 
 
 def write_reports(
-    store: Store, run_id: str, df: pd.DataFrame, assessment: Assessment, cfg: ValidationConfig,
-    docs_dir: str, similarity_threshold: float | None = None,
+    store: Store,
+    run_id: str,
+    df: pd.DataFrame,
+    assessment: Assessment,
+    cfg: ValidationConfig,
+    docs_dir: str,
+    similarity_threshold: float | None = None,
 ) -> dict[str, str]:
     """report.json + report.html (+ Data Docs) under the run's reports folder; returns their URLs."""
     samples = pick_samples(df, cfg.report_samples)
     report_json, html = build_report(
-        assessment.summary, df, assessment.fairness, assessment.contract, samples,
-        similarity_threshold=similarity_threshold, data_docs_href="data_docs/index.html",
+        assessment.summary,
+        df,
+        assessment.fairness,
+        assessment.contract,
+        samples,
+        similarity_threshold=similarity_threshold,
+        data_docs_href="data_docs/index.html",
     )
     reports = layout.reports_dir(run_id)
     for path in Path(docs_dir).rglob("*"):
         if path.is_file():
-            store.write_bytes(f"{reports}/data_docs/{path.relative_to(docs_dir).as_posix()}", path.read_bytes())
+            store.write_bytes(
+                f"{reports}/data_docs/{path.relative_to(docs_dir).as_posix()}", path.read_bytes()
+            )
     urls = write_report(report_json, html, store.uri(reports))
     return {**urls, "data_docs": store.uri(f"{reports}/data_docs/index.html")}
 
 
 def docs_tempdir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="audio-synth-docs-", dir=os.environ.get("DASK_TEMPORARY_DIRECTORY"))
+    return tempfile.TemporaryDirectory(
+        prefix="audio-synth-docs-", dir=os.environ.get("DASK_TEMPORARY_DIRECTORY")
+    )

@@ -476,9 +476,8 @@ def evaluate_candidate(
     described = gen.describe()
     context = ValidationContext(texts=[p.text for p in prompts])
     for v in validators:
-        v.prepare(
-            context
-        )  # e.g. the ASR language model of exactly these prompts, for every candidate
+        # e.g. the ASR language model of exactly these prompts: the same for every candidate.
+        v.prepare(context)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]

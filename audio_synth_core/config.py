@@ -66,8 +66,10 @@ class ComputeConfig(_Strict):
     retries: int = Field(2, ge=0)
     retry_delay_s: float = Field(2.0, ge=0)
     gpu_per_task: int = Field(
-        0, ge=0, description="GPUs a generation/training task needs: it then runs only on workers "
-        "declaring a GPU resource (dask worker --resources GPU=1); validation stays on any worker"
+        0,
+        ge=0,
+        description="GPUs a generation/training task needs: it then runs only on workers "
+        "declaring a GPU resource (dask worker --resources GPU=1); validation stays on any worker",
     )
 
 
@@ -112,7 +114,9 @@ class ValidationConfig(_Strict):
         known = plugins.available(plugins.VALIDATORS)
         for spec in value:
             if spec.name not in known:
-                raise ValueError(f"unknown validator {spec.name!r}; registered: {', '.join(sorted(known))}")
+                raise ValueError(
+                    f"unknown validator {spec.name!r}; registered: {', '.join(sorted(known))}"
+                )
         names = [s.name for s in value]
         if len(set(names)) != len(names):
             raise ValueError(f"a validator is listed twice: {names}")
@@ -211,7 +215,9 @@ class ValidateConfig(_Strict):
     output_storage_options: dict[str, Any] = Field(default_factory=dict)
 
 
-def load_validate_config(path: str | os.PathLike[str] | None, data: dict | None = None) -> ValidateConfig:
+def load_validate_config(
+    path: str | os.PathLike[str] | None, data: dict | None = None
+) -> ValidateConfig:
     """A ValidateConfig from YAML (or a mapping); with neither, the defaults."""
     if path is not None:
         data = read_yaml(path)
@@ -226,7 +232,9 @@ class CorpusConfig(_Strict):
     dataset ``audio-synth validate`` can read (``dataset_url``)."""
 
     dataset_url: str | None = None
-    texts_path: str | None = Field(None, description="CSV/JSONL/Parquet catalog of texts (text column)")
+    texts_path: str | None = Field(
+        None, description="CSV/JSONL/Parquet catalog of texts (text column)"
+    )
     texts: list[str] = Field(default_factory=list)
     language: str | None = Field("en", description="only catalog rows of this language")
     generator: GeneratorConfig = GeneratorConfig()

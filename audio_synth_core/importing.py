@@ -31,7 +31,9 @@ PATH_COLUMNS = ("path", "file", "audio", "audio_path", "filename", "file_name")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence", "normalized_text")
 
 
-def _item(store: Store, rel: str, text: str | None, attributes: dict[str, Any], catalog_id: str) -> dict:
+def _item(
+    store: Store, rel: str, text: str | None, attributes: dict[str, Any], catalog_id: str
+) -> dict:
     fmt = rel.rsplit(".", 1)[-1].lower()
     return {
         "id": hashlib.sha256(f"{store.url}/{rel}".encode()).hexdigest()[:20],
@@ -57,17 +59,27 @@ def _ljspeech(store: Store) -> list[dict]:
             continue
         fields = line.split("|")
         utt = fields[0].strip()
-        spoken = fields[2] if len(fields) > 2 and fields[2].strip() else (fields[1] if len(fields) > 1 else None)
+        spoken = (
+            fields[2]
+            if len(fields) > 2 and fields[2].strip()
+            else (fields[1] if len(fields) > 1 else None)
+        )
         items.append(_item(store, f"wavs/{utt}.wav", spoken, {}, utt))
     return items
 
 
 def _table(store: Store, name: str) -> list[dict]:
     data = store.read_bytes(name)
-    df = pd.read_parquet(io.BytesIO(data)) if name.endswith(".parquet") else pd.read_csv(io.BytesIO(data))
+    df = (
+        pd.read_parquet(io.BytesIO(data))
+        if name.endswith(".parquet")
+        else pd.read_csv(io.BytesIO(data))
+    )
     path_col = next((c for c in PATH_COLUMNS if c in df.columns), None)
     if path_col is None:
-        raise CatalogError(f"metadata table {store.uri(name)!r} has no path column (one of {', '.join(PATH_COLUMNS)})")
+        raise CatalogError(
+            f"metadata table {store.uri(name)!r} has no path column (one of {', '.join(PATH_COLUMNS)})"
+        )
     text_col = next((c for c in TEXT_COLUMNS if c in df.columns), None)
     base = posixpath.dirname(name)
     items = []
@@ -75,7 +87,15 @@ def _table(store: Store, name: str) -> list[dict]:
         rel = posixpath.normpath(posixpath.join(base, str(rec.pop(path_col))))
         text = rec.pop(text_col, None) if text_col else None
         attrs = {k: v for k, v in rec.items() if pd.notna(v)}
-        items.append(_item(store, rel, None if pd.isna(text) else str(text), attrs, posixpath.splitext(posixpath.basename(rel))[0]))
+        items.append(
+            _item(
+                store,
+                rel,
+                None if pd.isna(text) else str(text),
+                attrs,
+                posixpath.splitext(posixpath.basename(rel))[0],
+            )
+        )
     return items
 
 

@@ -580,6 +580,8 @@ def write_report(
     from audio_synth_core.storage import Store
 
     store = Store(folder_url)
-    store.write_bytes(f"{name}.json", json.dumps(_json_safe(json_dict), indent=2, allow_nan=False).encode())
+    store.write_bytes(
+        f"{name}.json", json.dumps(_json_safe(json_dict), indent=2, allow_nan=False).encode()
+    )
     store.write_bytes(f"{name}.html", html_page.encode("utf-8"))
     return {ext: store.uri(f"{name}.{ext}") for ext in ("json", "html")}

@@ -33,8 +33,16 @@ BASE_FIELDS = [
     pa.field("passed", pa.bool_(), metadata={"description": "every check passed"}),
     pa.field("failed_checks", pa.string(), metadata={"description": "comma-separated check names"}),
     pa.field("check_messages", pa.string(), metadata={"description": "JSON list of failed checks"}),
-    pa.field("validation_error", pa.string(), metadata={"description": "why the item could not be validated"}),
-    pa.field("quarantined", pa.bool_(), metadata={"description": "audio moved out of the deliverable output"}),
+    pa.field(
+        "validation_error",
+        pa.string(),
+        metadata={"description": "why the item could not be validated"},
+    ),
+    pa.field(
+        "quarantined",
+        pa.bool_(),
+        metadata={"description": "audio moved out of the deliverable output"},
+    ),
     # Measured from the decoded file; they fill in what imported metadata lacks.
     *(
         schema.ITEM_SCHEMA.field(n).with_nullable(True)
@@ -52,7 +60,9 @@ def validation_schema(validators: Sequence[Validator]) -> pa.Schema:
             if metric.name not in names:
                 names.add(metric.name)
                 fields.append(metric.to_arrow())
-    return pa.schema(fields, metadata={"audio_synth.schema": "validation", "audio_synth.schema_version": "1"})
+    return pa.schema(
+        fields, metadata={"audio_synth.schema": "validation", "audio_synth.schema_version": "1"}
+    )
 
 
 @lru_cache(maxsize=4)
@@ -87,11 +97,20 @@ def _attributes(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def unusable(item_id: str, check: str, reason: str) -> dict[str, Any]:
     """The validation row of an item whose audio cannot be used at all."""
-    return {"id": item_id, "passed": False, "failed_checks": check, "validation_error": reason,
-            "quarantined": False, "status": schema.STATUS_FAILED, "error": reason}
+    return {
+        "id": item_id,
+        "passed": False,
+        "failed_checks": check,
+        "validation_error": reason,
+        "quarantined": False,
+        "status": schema.STATUS_FAILED,
+        "error": reason,
+    }
 
 
-def validate_row(row: Mapping[str, Any], data: bytes, validators: Sequence[Validator]) -> dict[str, Any]:
+def validate_row(
+    row: Mapping[str, Any], data: bytes, validators: Sequence[Validator]
+) -> dict[str, Any]:
     """Metrics, checks and pass/fail of one item whose audio bytes are ``data``."""
     out: dict[str, Any] = {"id": row["id"], "quarantined": False}
     try:
@@ -110,7 +129,9 @@ def validate_row(row: Mapping[str, Any], data: bytes, validators: Sequence[Valid
             out["quarantined"] = out["quarantined"] or v.quarantine(measured)
         except Exception as exc:  # a validator bug is this item's recorded error, not a lost shard
             errors.append(f"{v.name}: {type(exc).__name__}: {exc}")
-            failures.append({"check": f"{v.name}.error", "value": None, "limit": None, "message": str(exc)})
+            failures.append(
+                {"check": f"{v.name}.error", "value": None, "limit": None, "message": str(exc)}
+            )
     names = sorted({f["check"] for f in failures})
     return {
         **metrics,
@@ -146,21 +167,34 @@ def validate_shard(
     if store.exists(out_rel):
         table = store.read_table(out_rel)
         passed = sum(bool(p) for p in table.column("passed").to_pylist())
-        return ValidationSummary(shard_name, table.num_rows, passed, 0, time.perf_counter() - start, True)
+        return ValidationSummary(
+            shard_name, table.num_rows, passed, 0, time.perf_counter() - start, True
+        )
     rows = store.read_table(layout.items_part(run_id, shard_name)).to_pylist()
-    context = ValidationContext(texts=[r["text"] for r in rows if r.get("text") and r["status"] == schema.STATUS_OK])
+    context = ValidationContext(
+        texts=[r["text"] for r in rows if r.get("text") and r["status"] == schema.STATUS_OK]
+    )
     for v in validators:
         v.prepare(context)
     results = []
     for row in rows:
         if row["status"] != schema.STATUS_OK:
-            results.append({"id": row["id"], "passed": False, "failed_checks": "generation",
-                            "validation_error": row.get("error"), "quarantined": False})
+            results.append(
+                {
+                    "id": row["id"],
+                    "passed": False,
+                    "failed_checks": "generation",
+                    "validation_error": row.get("error"),
+                    "quarantined": False,
+                }
+            )
             continue
         try:
             data = read_uri(row["audio_uri"], dict(audio_storage_options or {}))
         except FileNotFoundError:
-            results.append(unusable(row["id"], "missing_audio", f"audio file not found: {row['audio_uri']}"))
+            results.append(
+                unusable(row["id"], "missing_audio", f"audio file not found: {row['audio_uri']}")
+            )
             continue
         result = validate_row(row, data, validators)
         if result["quarantined"]:
@@ -170,4 +204,6 @@ def validate_shard(
     store.write_table(out_rel, table)
     n_passed = sum(bool(r["passed"]) for r in results)
     n_quarantined = sum(bool(r.get("quarantined")) for r in results)
-    return ValidationSummary(shard_name, len(rows), n_passed, n_quarantined, time.perf_counter() - start)
+    return ValidationSummary(
+        shard_name, len(rows), n_passed, n_quarantined, time.perf_counter() - start
+    )

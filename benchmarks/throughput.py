@@ -23,11 +23,24 @@ from pathlib import Path
 
 import flows  # noqa: F401 - environment defaults first
 
-SUBJECTS = ["This kettle", "Our oak desk", "The travel mug", "A wool blanket", "The reading lamp",
-            "This backpack", "The chef's knife", "Our rain jacket"]
-CLAIMS = ["is built to last for many years of daily use", "ships in fully recycled packaging",
-          "was tested in our workshop before it left", "comes with a generous two year warranty",
-          "folds flat so it fits in a small cupboard", "is easy to clean with a damp cloth"]
+SUBJECTS = [
+    "This kettle",
+    "Our oak desk",
+    "The travel mug",
+    "A wool blanket",
+    "The reading lamp",
+    "This backpack",
+    "The chef's knife",
+    "Our rain jacket",
+]
+CLAIMS = [
+    "is built to last for many years of daily use",
+    "ships in fully recycled packaging",
+    "was tested in our workshop before it left",
+    "comes with a generous two year warranty",
+    "folds flat so it fits in a small cupboard",
+    "is easy to clean with a damp cloth",
+]
 
 
 def make_catalog(path: Path, n: int) -> None:
@@ -35,7 +48,9 @@ def make_catalog(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8") as fh:
         fh.write("id,text,language\n")
         for i in range(n):
-            parts = [f"{rng.choice(SUBJECTS)} {rng.choice(CLAIMS)}." for _ in range(rng.randint(2, 4))]
+            parts = [
+                f"{rng.choice(SUBJECTS)} {rng.choice(CLAIMS)}." for _ in range(rng.randint(2, 4))
+            ]
             fh.write(f"b{i:07d},{' '.join(parts)} Item {i}.,en\n")
 
 
@@ -55,9 +70,15 @@ def _baseline_worker(args: tuple[list[tuple[str, str]], str]) -> list[dict]:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
-        records.append({"id": item_id, "text": text, "sha256": hashlib.sha256(data).hexdigest(),
-                        "duration_s": len(samples) / gen.sample_rate_hz,
-                        **audio.levels(samples, gen.sample_rate_hz).as_dict()})
+        records.append(
+            {
+                "id": item_id,
+                "text": text,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "duration_s": len(samples) / gen.sample_rate_hz,
+                **audio.levels(samples, gen.sample_rate_hz).as_dict(),
+            }
+        )
     return records
 
 
@@ -101,7 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--shard", type=int, default=500, help="items per shard / per baseline batch")
+    parser.add_argument(
+        "--shard", type=int, default=500, help="items per shard / per baseline batch"
+    )
     args = parser.parse_args()
     from flows.runtime import prefect_api
 
@@ -118,7 +141,9 @@ def main() -> None:
     for name, (wall, n, audio_s) in results.items():
         print(f"{name:10} {wall:8.1f} {n:7d} {n / wall:8.1f} {audio_s / wall:10.1f}")
     (pw, pn, pa), (bw, bn, ba) = results["pipeline"], results["baseline"]
-    print(f"ratio pipeline/baseline: utterances/s {(pn / pw) / (bn / bw):.3f}, audio-s/s {(pa / pw) / (ba / bw):.3f}")
+    print(
+        f"ratio pipeline/baseline: utterances/s {(pn / pw) / (bn / bw):.3f}, audio-s/s {(pa / pw) / (ba / bw):.3f}"
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -49,12 +49,30 @@ def validate_dataset(
         return validate_flow(input_url, output, config, dask_address=dask_address, workers=workers)
 
 
-def train_model(config: str | dict[str, Any], output: str, dask_address: str | None = None) -> dict[str, Any]:
+def train_model(
+    config: str | dict[str, Any], output: str, dask_address: str | None = None
+) -> dict[str, Any]:
     """Train, log and register a generator model (train flow); returns version and aliases."""
     from flows.train import train_flow
 
     with prefect_api():
         return train_flow(config, output, dask_address=dask_address)
+
+
+def compare_generators(
+    config: str | dict[str, Any],
+    output: str,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Compare generators or model versions on the same prompts (compare flow); may move an alias."""
+    from audio_synth_core.comparison import CompareConfig
+    from flows.compare import compare_flow
+
+    if isinstance(config, CompareConfig):
+        config = config.model_dump(mode="json")
+    with prefect_api():
+        return compare_flow(config, output, dask_address=dask_address, workers=workers)
 
 
 def voices(generator: str = "espeak", params: dict[str, Any] | None = None) -> list[VoiceInfo]:

@@ -17,7 +17,7 @@ from audio_synth_core.generators.base import build_generator
 from audio_synth_core.planning import ShardSpec
 from audio_synth_core.storage import Store
 from audio_synth_core.validators.base import build_validator
-from flows.compute import dask_runner, gpu_annotation
+from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from flows.progress import gather
 from flows.reporting import GateFailed, assess_run, gate_message, log_assessment
 from tasks.generate import generate_shard_task
@@ -57,7 +57,7 @@ def validators_json(cfg: ValidationConfig) -> str | None:
 
 @flow(name="generate-shards")
 def generate_shards(
-    specs: list[ShardSpec], store: Store, cfg: RunConfig, validators: str | None
+    specs: list[ShardSpec], store: Store, cfg: RunConfig, validators: str | None, gpus: int = 0
 ) -> dict[str, Any]:
     """Map the generation task over shards through the configured Dask runner.
 
@@ -65,19 +65,25 @@ def generate_shards(
     run on GPU workers) and validation, CPU-only, is mapped separately so it can run anywhere.
     """
     params = json.dumps(cfg.generator.params, sort_keys=True)
-    gpus = cfg.compute.gpu_per_task
     options = {"retries": cfg.compute.retries, "retry_delay_seconds": cfg.compute.retry_delay_s}
     with gpu_annotation(gpus):
         futures = generate_shard_task.with_options(**options).map(
-            specs, unmapped(store), cfg.generator.name, params, cfg.sharding.batch_size,
+            specs,
+            unmapped(store),
+            cfg.generator.name,
+            params,
+            cfg.sharding.batch_size,
             None if gpus else validators,
         )
     items = sum(s.n_items for s in specs)
     summaries, errors = gather(futures, "generate", items)
     if gpus and validators and not errors:
         checked, errors = gather(
-            validate_shard_task.with_options(**options).map(specs, unmapped(store), validators, unmapped({})),
-            "validate", items,
+            validate_shard_task.with_options(**options).map(
+                specs, unmapped(store), validators, unmapped({})
+            ),
+            "validate",
+            items,
         )
         by_shard = {c["shard"]: c for c in checked}
         for s in summaries:
@@ -113,7 +119,9 @@ def _aggregate(items, summaries: list[dict[str, Any]], wall_s: float) -> dict[st
     return metrics
 
 
-def _log_to_mlflow(cfg: RunConfig, store: Store, plan, items, metrics: dict[str, Any], assessed) -> str:
+def _log_to_mlflow(
+    cfg: RunConfig, store: Store, plan, items, metrics: dict[str, Any], assessed
+) -> str:
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
     tags = {"audio_synth.run_id": plan.run_id, "prefect.flow_run_id": str(flow_run.id or "")}
     gen = build_generator(cfg.generator.name, cfg.generator.params)
@@ -155,7 +163,10 @@ def catalog_flow(
         logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)
         manifest = store.read_json(layout.manifest(plan.run_id))
         if not manifest.get("gate", {}).get("passed", True):
-            raise GateFailed(f"run {plan.run_id} is complete but failed its gate: {manifest['gate']['reasons']}", manifest)
+            raise GateFailed(
+                f"run {plan.run_id} is complete but failed its gate: {manifest['gate']['reasons']}",
+                manifest,
+            )
         return manifest
     runs.write_plan(store, plan)
     pending = runs.pending_shards(store, plan)
@@ -167,8 +178,13 @@ def catalog_flow(
         len(pending),
     )
     start = time.perf_counter()
-    result = generate_shards.with_options(task_runner=dask_runner(cfg.compute))(
-        pending, store, cfg, validators
+    gpus = effective_gpus(cfg.compute, cfg.compute.gpu_per_task)
+    if cfg.compute.gpu_per_task and not gpus:
+        logger.warning(
+            "compute.gpu_per_task is set but this LocalCluster has no GPU: running on CPU"
+        )
+    result = generate_shards.with_options(task_runner=dask_runner(cfg.compute, gpus))(
+        pending, store, cfg, validators, gpus
     )
     wall_s = time.perf_counter() - start
     if result["errors"]:

@@ -86,7 +86,9 @@ def _summarize(manifest: dict) -> None:
     m = manifest.get("metrics", {})
     line = f"run {manifest['run_id']}:"
     if "items_ok" in m:
-        line += f" {m['items_ok']} ok, {m['items_failed']} failed, {m['items_generated']} generated,"
+        line += (
+            f" {m['items_ok']} ok, {m['items_failed']} failed, {m['items_generated']} generated,"
+        )
         line += f" changes {manifest.get('changes')}"
     if "assessment" in manifest:
         a = manifest["assessment"]
@@ -98,9 +100,28 @@ def _summarize(manifest: dict) -> None:
 
 @app.command()
 def validate(
-    input_url: Annotated[str, typer.Argument(help="Dataset to validate: an audio-synth output, an LJSpeech-style folder, a folder with metadata.csv/parquet (path, text columns), or any folder/bucket of audio files.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Where metrics, reports and the manifest go (folder or fsspec URL).")],
-    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML with validators, thresholds and gate (see configs/validate-demo.yaml).")] = None,
+    input_url: Annotated[
+        str,
+        typer.Argument(
+            help="Dataset to validate: an audio-synth output, an LJSpeech-style folder, a folder with metadata.csv/parquet (path, text columns), or any folder/bucket of audio files."
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where metrics, reports and the manifest go (folder or fsspec URL).",
+        ),
+    ],
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML with validators, thresholds and gate (see configs/validate-demo.yaml).",
+        ),
+    ] = None,
     dask_address: DaskOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -109,15 +130,26 @@ def validate(
     from flows.api import validate_dataset
 
     _report(
-        lambda: validate_dataset(input_url, output, config, dask_address=dask_address, workers=workers),
+        lambda: validate_dataset(
+            input_url, output, config, dask_address=dask_address, workers=workers
+        ),
         lambda: load_validate_config(config),
     )
 
 
 @app.command()
 def train(
-    config: Annotated[str, typer.Argument(help="YAML training configuration, e.g. configs/train-demo.yaml.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Where checkpoints and the trained model go (folder or fsspec URL).")],
+    config: Annotated[
+        str, typer.Argument(help="YAML training configuration, e.g. configs/train-demo.yaml.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where checkpoints and the trained model go (folder or fsspec URL).",
+        ),
+    ],
     dask_address: DaskOpt = None,
 ) -> None:
     """Train a generator model, log it to MLflow (MLFLOW_TRACKING_URI), register it, set its alias."""
@@ -129,7 +161,39 @@ def train(
         result = train_model(config, output, dask_address=dask_address)
     except AudioSynthError as exc:
         _fail(exc)
-    typer.echo(f"registered {result['model_uri']} aliases {result['aliases']} (MLflow run {result['mlflow_run_id']})")
+    typer.echo(
+        f"registered {result['model_uri']} aliases {result['aliases']} (MLflow run {result['mlflow_run_id']})"
+    )
+
+
+@app.command()
+def compare(
+    config: Annotated[
+        str,
+        typer.Argument(
+            help="YAML comparison: prompts, candidates, validators, decision metric, promotion rule (configs/compare-demo.yaml)."
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Where candidate audio, metrics, the table and the report go."
+        ),
+    ],
+    dask_address: DaskOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Compare generators or model versions, log parent/child MLflow runs, promote by alias."""
+    from flows.api import compare_generators
+    from flows.compare import resolve_compare_config
+
+    try:
+        resolve_compare_config(config)  # fail fast, before any server starts
+        result = compare_generators(config, output, dask_address=dask_address, workers=workers)
+    except AudioSynthError as exc:
+        _fail(exc)
+    typer.echo(f"decision: {result['decision']['reason']}")
+    typer.echo(f"report: {result['report']}")
 
 
 @app.command()

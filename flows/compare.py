@@ -48,11 +48,10 @@ from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.storage import Store
 from flows.catalog import validators_json
-from flows.compute import dask_runner, gpu_annotation
+from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from flows.progress import gather
 from tasks.compare import candidate_dir, evaluate_candidate_task, metrics_part
 
-GPU = {"GPU": 1}
 
 
 def resolve_compare_config(config: str | dict[str, Any] | CompareConfig) -> CompareConfig:
@@ -64,20 +63,9 @@ def resolve_compare_config(config: str | dict[str, Any] | CompareConfig) -> Comp
 
 
 def _runner(compute: ComputeConfig, needs_gpu: bool) -> tuple[DaskTaskRunner, bool]:
-    """The Dask runner, and whether GPU candidates may be annotated with a GPU resource.
-
-    An existing cluster declares its GPU workers itself (``dask worker --resources GPU=1``). A
-    LocalCluster declares nothing, so an annotated task would never be scheduled: here its
-    workers declare this machine's GPU, or, without one, GPU candidates run unannotated.
-    """
-    runner = dask_runner(compute)
-    if not needs_gpu or compute.dask_address:
-        return runner, needs_gpu
-    import torch
-
-    if not torch.cuda.is_available():
-        return runner, False
-    return DaskTaskRunner(cluster_kwargs={**runner.cluster_kwargs, "resources": GPU}), True
+    """The Dask runner, and whether GPU candidates may be annotated with a GPU resource."""
+    gpus = effective_gpus(compute, 1 if needs_gpu else 0)
+    return dask_runner(compute, gpus), bool(gpus)
 
 
 @flow(name="evaluate-candidates")

@@ -29,7 +29,10 @@ def completed(futures: list[PrefectFuture], label: str, items: int) -> Iterator[
         yield fut
         if done % step == 0 or done == total:
             elapsed = time.monotonic() - start
-            print(f"{label}: {done}/{total} shards of {items} items, {elapsed:.0f} s elapsed", flush=True)
+            print(
+                f"{label}: {done}/{total} shards of {items} items, {elapsed:.0f} s elapsed",
+                flush=True,
+            )
 
 
 def gather(futures: Iterable[PrefectFuture], label: str, items: int) -> tuple[list[Any], list[str]]:

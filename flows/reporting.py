@@ -30,7 +30,9 @@ def similarity_limit(cfg: ValidationConfig) -> float | None:
     return None
 
 
-def assess_run(store: Store, run_id: str, cfg: ValidationConfig) -> tuple[pd.DataFrame, Assessment, dict[str, str]]:
+def assess_run(
+    store: Store, run_id: str, cfg: ValidationConfig
+) -> tuple[pd.DataFrame, Assessment, dict[str, str]]:
     """Join items and metrics, assess them, and write report.json/report.html + Data Docs."""
     df = runs.read_items(store, run_id)
     with docs_tempdir() as docs:

@@ -24,7 +24,9 @@ from tasks.validate import validate_shard_task
 
 
 @flow(name="validate-shards")
-def validate_shards(specs: list[ShardSpec], store: Store, cfg: ValidateConfig, validators: str) -> dict:
+def validate_shards(
+    specs: list[ShardSpec], store: Store, cfg: ValidateConfig, validators: str
+) -> dict:
     futures = validate_shard_task.with_options(
         retries=cfg.compute.retries, retry_delay_seconds=cfg.compute.retry_delay_s
     ).map(specs, unmapped(store), validators, unmapped(cfg.input_storage_options))
@@ -67,21 +69,36 @@ def validate_flow(
     offset, done = 0, set(store.list(layout.items_dir(run_id)))
     for spec in shards:
         if f"{spec.name}.parquet" not in done:
-            store.write_table(layout.items_part(run_id, spec.name), items.slice(offset, spec.n_items))
+            store.write_table(
+                layout.items_part(run_id, spec.name), items.slice(offset, spec.n_items)
+            )
         offset += spec.n_items
     finished = set(store.list(layout.validation_dir(run_id)))
     pending = [s for s in shards if f"{s.name}.parquet" not in finished]
     logger.warning("validation run %s: %d items in %d shards", run_id, items.num_rows, len(shards))
     start = time.perf_counter()
-    result = validate_shards.with_options(task_runner=dask_runner(compute))(pending, store, cfg, validators)
+    result = validate_shards.with_options(task_runner=dask_runner(compute))(
+        pending, store, cfg, validators
+    )
     wall_s = time.perf_counter() - start
     if result["errors"]:
-        raise RuntimeError(f"{len(result['errors'])} shards failed (first: {result['errors'][0]}); re-run to resume")
+        raise RuntimeError(
+            f"{len(result['errors'])} shards failed (first: {result['errors'][0]}); re-run to resume"
+        )
     df, assessment, urls = assess_run(store, run_id, cfg.validation)
     audio_s = float(df["duration_s"].fillna(0).sum()) if "duration_s" in df.columns else 0.0
-    metrics = {"items": len(df), "validation_wall_s": wall_s, "audio_s_per_wall_s": audio_s / wall_s if wall_s else None}
+    metrics = {
+        "items": len(df),
+        "validation_wall_s": wall_s,
+        "audio_s_per_wall_s": audio_s / wall_s if wall_s else None,
+    }
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
-    with tracking.start_run(uri, cfg.tracking.experiment, run_id, {"input": input_url, "prefect.flow_run_id": str(flow_run.id or "")}) as run:
+    with tracking.start_run(
+        uri,
+        cfg.tracking.experiment,
+        run_id,
+        {"input": input_url, "prefect.flow_run_id": str(flow_run.id or "")},
+    ) as run:
         tracking.log_config({"input": input_url, "output": output, **cfg.model_dump(mode="json")})
         tracking.log_metrics(metrics)
         log_assessment(assessment, store, urls)

@@ -33,8 +33,12 @@ def train_task(
     tts, summary = train_tts(cfg, store.uri(f"checkpoints/{train_id}"), on_log)
     with tempfile.TemporaryDirectory() as tmp:
         tts.save(tmp)
-        for path in sorted(Path(tmp).iterdir()):  # config.json last: its presence marks completeness
+        for path in sorted(
+            Path(tmp).iterdir()
+        ):  # config.json last: its presence marks completeness
             if path.name != "config.json":
                 store.write_bytes(f"models/{train_id}/{path.name}", path.read_bytes())
-        store.write_bytes(f"models/{train_id}/config.json", (Path(tmp) / "config.json").read_bytes())
+        store.write_bytes(
+            f"models/{train_id}/config.json", (Path(tmp) / "config.json").read_bytes()
+        )
     return {**summary, "model_url": store.uri(f"models/{train_id}")}

@@ -22,4 +22,6 @@ def validate_shard_task(
     spec: ShardSpec, store: Store, validators_json: str, audio_storage_options: dict[str, Any]
 ) -> dict[str, Any]:
     validators = cached_validators(validators_json)
-    return validate_shard(spec.run_id, spec.name, store, validators, audio_storage_options).as_dict()
+    return validate_shard(
+        spec.run_id, spec.name, store, validators, audio_storage_options
+    ).as_dict()

@@ -30,6 +30,10 @@ def prefect_api():
         os.environ["PREFECT_API_URL"] = url
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
+            # Flush queued API logs while the server is still up (else pytest waits at exit).
+            from prefect._internal.concurrency.services import QueueService
+
+            QueueService.drain_all(timeout=30)
         os.environ.pop("PREFECT_API_URL", None)
 
 

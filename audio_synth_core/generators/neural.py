@@ -37,7 +37,9 @@ class NeuralGenerator(Generator):
         if unknown:
             raise TypeError(f"unknown neural generator parameter(s): {', '.join(sorted(unknown))}")
         if not params.get("model_uri"):
-            raise ValueError("neural generator needs model_uri (models:/name@alias, runs:/..., or a folder)")
+            raise ValueError(
+                "neural generator needs model_uri (models:/name@alias, runs:/..., or a folder)"
+            )
         device = params.get("device", "auto")
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
@@ -45,7 +47,9 @@ class NeuralGenerator(Generator):
         from audio_synth_core.models.registry import resolve_model_uri
 
         self._uri, self._version = resolve_model_uri(params["model_uri"])
-        self._device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self._device = (
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
         self.batch_size = int(params.get("batch_size", 16))
         self.language = params.get("language", "en-us")
 
@@ -88,7 +92,9 @@ class NeuralGenerator(Generator):
         for start in range(0, len(todo), step):
             group = todo[start : start + step]
             try:
-                clips = tts.synthesize([requests[i].text for i in group], seed=requests[group[0]].seed)
+                clips = tts.synthesize(
+                    [requests[i].text for i in group], seed=requests[group[0]].seed
+                )
             except Exception as exc:  # a text the frontend cannot encode fails its items only
                 for i in group:
                     results[i] = GenerationError(f"{type(exc).__name__}: {exc}")

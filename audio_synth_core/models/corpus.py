@@ -43,14 +43,22 @@ def build_corpus(cfg: CorpusConfig) -> list[Example]:
             if len(examples) >= cfg.max_utterances:
                 break
         if not examples:
-            raise ConfigError(f"corpus.dataset_url {cfg.dataset_url!r} has no readable audio with text")
+            raise ConfigError(
+                f"corpus.dataset_url {cfg.dataset_url!r} has no readable audio with text"
+            )
         return examples
     texts = corpus_texts(cfg)
     if not texts:
         raise ConfigError("corpus has no texts: set corpus.texts or corpus.texts_path")
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     results = generator.generate([SynthesisRequest(t, cfg.voice) for t in texts])
-    examples = [(t, r, generator.sample_rate_hz) for t, r in zip(texts, results, strict=True) if not isinstance(r, Exception)]
+    examples = [
+        (t, r, generator.sample_rate_hz)
+        for t, r in zip(texts, results, strict=True)
+        if not isinstance(r, Exception)
+    ]
     if not examples:
-        raise ConfigError(f"corpus generator {cfg.generator.name!r} produced no audio (voice {cfg.voice!r})")
+        raise ConfigError(
+            f"corpus generator {cfg.generator.name!r} produced no audio (voice {cfg.voice!r})"
+        )
     return examples

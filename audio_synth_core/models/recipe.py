@@ -35,17 +35,22 @@ def train_tts(
     device: str | None = None,
 ) -> tuple[TTSModel, dict[str, Any]]:
     """Train the configured model; checkpoints under ``checkpoint_url`` make it resumable."""
-    acoustic_hp = _hparams(AcousticHParams, cfg.acoustic, "acoustic", decoder=cfg.model.decoder, size=cfg.model.size)
+    acoustic_hp = _hparams(
+        AcousticHParams, cfg.acoustic, "acoustic", decoder=cfg.model.decoder, size=cfg.model.size
+    )
     vocoder_hp = _hparams(VocoderHParams, cfg.vocoder, "vocoder", size=cfg.model.size)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     corpus = build_corpus(cfg.corpus)
     generator = torch.Generator().manual_seed(cfg.model.seed)
-    log = (lambda part: (lambda step, m: on_log(part, step, m))) if on_log else (lambda part: None)
+    log = (lambda part: lambda step, m: on_log(part, step, m)) if on_log else (lambda part: None)
     acoustic = train_acoustic(
-        corpus, acoustic_hp, generator,
+        corpus,
+        acoustic_hp,
+        generator,
         checkpoint_url=f"{checkpoint_url}/acoustic" if checkpoint_url else None,
-        on_log=log("acoustic"), device=device,
+        on_log=log("acoustic"),
+        device=device,
     )
     summary: dict[str, Any] = {
         "corpus_utterances": len(corpus),
@@ -57,12 +62,21 @@ def train_tts(
     vocoder = None
     if cfg.model.vocoder == "hifigan":
         result = train_vocoder(
-            corpus, vocoder_hp, torch.Generator().manual_seed(cfg.model.seed + 1),
+            corpus,
+            vocoder_hp,
+            torch.Generator().manual_seed(cfg.model.seed + 1),
             checkpoint_url=f"{checkpoint_url}/vocoder" if checkpoint_url else None,
-            on_log=log("vocoder"), mel_config=acoustic.mel_config, device=device,
+            on_log=log("vocoder"),
+            mel_config=acoustic.mel_config,
+            device=device,
         )
         vocoder = result.model
-        summary.update(vocoder_steps=result.step, vocoder_train_s=result.train_seconds,
-                       **{f"vocoder_{k}": v for k, v in result.metrics.items()})
-    tts = TTSModel(acoustic.frontend, acoustic.model, acoustic.mel_config, vocoder, cfg.model.vocoder)
+        summary.update(
+            vocoder_steps=result.step,
+            vocoder_train_s=result.train_seconds,
+            **{f"vocoder_{k}": v for k, v in result.metrics.items()},
+        )
+    tts = TTSModel(
+        acoustic.frontend, acoustic.model, acoustic.mel_config, vocoder, cfg.model.vocoder
+    )
     return tts.to("cpu"), summary

@@ -38,7 +38,9 @@ class TTSModule(nn.Module):
 
     def to_tts(self, device: torch.device | str = "cpu") -> TTSModel:
         vocoder_state = self.vocoder.state_dict() if self.vocoder is not None else None
-        return TTSModel.from_config(self.tts_config, self.acoustic.state_dict(), vocoder_state, device)
+        return TTSModel.from_config(
+            self.tts_config, self.acoustic.state_dict(), vocoder_state, device
+        )
 
 
 def _rebuild(config: dict[str, Any], acoustic_state: dict, vocoder_state: dict | None) -> TTSModule:

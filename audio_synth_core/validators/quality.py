@@ -142,5 +142,3 @@ class QualityValidator(Validator):
             ("max_peak_dbfs", "peak_dbfs", metrics["peak_dbfs"], c.max_peak_dbfs, "dB"),
         ]  # fmt: skip
         return [r for rule in rules if (r := limit_check(*rule)) is not None]
-
-

@@ -10,9 +10,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
+    from audio_synth_core.comparison import load_compare_config
     from audio_synth_core.config import load_train_config, load_validate_config
 
-    loaders = {"validate": load_validate_config, "train": load_train_config}
+    loaders = {
+        "validate": load_validate_config,
+        "train": load_train_config,
+        "compare": load_compare_config,
+    }
     cfg = loaders.get(path.stem.split("-")[0], load_config)(path)
     assert cfg.name
 

@@ -189,3 +189,17 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
         .read_text()
     )
     assert decision_file["alias_set"] is True and decision_file["version"] == "2"
+
+
+def test_gpu_candidates_are_annotated_only_where_workers_declare_a_gpu():
+    from audio_synth_core.config import ComputeConfig
+    from flows.compare import _runner
+
+    # An existing cluster's GPU workers declare the resource themselves: annotate.
+    assert _runner(ComputeConfig(dask_address="tcp://127.0.0.1:1"), True)[1] is True
+    assert _runner(ComputeConfig(dask_address="tcp://127.0.0.1:1"), False)[1] is False
+    # A LocalCluster declares this machine's GPU, or, without one, nothing: annotating would
+    # leave the task unschedulable forever.
+    runner, annotate = _runner(ComputeConfig(n_workers=1), True)
+    assert annotate is torch.cuda.is_available()
+    assert ("resources" in runner.cluster_kwargs) is annotate

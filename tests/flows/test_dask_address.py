@@ -49,7 +49,9 @@ def start_cluster(tmp_path, worker_resources: list[str | None]):
         extra = ["--resources", resources] if resources else []
         cmd = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"]
         cmd += ["--no-dashboard", "--name", name, "--local-directory", str(tmp_path / name), *extra]
-        workers.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        workers.append(
+            subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
     try:
         with Client(address, timeout=60) as client:
             client.wait_for_workers(len(workers), timeout=60)
@@ -93,8 +95,13 @@ def test_run_on_existing_scheduler(external_cluster, tmp_path):
 
 def test_gpu_tasks_land_only_on_gpu_workers(gpu_cluster, tmp_path):
     address, pids = gpu_cluster
-    rows = [{"id": f"g{i}", "text": f"Parcel {i} left the depot this morning.", "language": "en"} for i in range(16)]
-    cfg = small_config(write_catalog(tmp_path / "c.csv", rows), str(tmp_path / "out"), compute={"gpu_per_task": 1})
+    rows = [
+        {"id": f"g{i}", "text": f"Parcel {i} left the depot this morning.", "language": "en"}
+        for i in range(16)
+    ]
+    cfg = small_config(
+        write_catalog(tmp_path / "c.csv", rows), str(tmp_path / "out"), compute={"gpu_per_task": 1}
+    )
     manifest = run_catalog(cfg, dask_address=address)
     # Four generation shards, all on the worker that declares GPU=1; validation ran separately.
     assert {int(w.rsplit(":", 1)[1]) for w in manifest["workers"]} == {pids["gpu-0"]}

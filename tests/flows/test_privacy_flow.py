@@ -26,14 +26,27 @@ def test_protected_voice_is_flagged_and_quarantined(prefect_api, tmp_path):
         for i, text in enumerate(SENTENCES[5:])
         for voice in ("en-us+f3", "en-us+m7")
     ]
-    privacy = {"name": "privacy", "params": {"reference_url": str(tmp_path / "protected"), "level": "medium", "quarantine": True}}
+    privacy = {
+        "name": "privacy",
+        "params": {
+            "reference_url": str(tmp_path / "protected"),
+            "level": "medium",
+            "quarantine": True,
+        },
+    }
     cfg = small_config(
-        write_catalog(tmp_path / "c.csv", rows), str(tmp_path / "out"),
-        validation={"validators": [{"name": "quality"}, privacy], "gate": {"min_pass_rate": 0.0, "max_privacy_flags": 0}},
+        write_catalog(tmp_path / "c.csv", rows),
+        str(tmp_path / "out"),
+        validation={
+            "validators": [{"name": "quality"}, privacy],
+            "gate": {"min_pass_rate": 0.0, "max_privacy_flags": 0},
+        },
     )
     with pytest.raises(GateFailed, match="resemble a protected speaker") as failed:
         run_catalog(cfg)
-    items = read_items(str(tmp_path / "out"), failed.value.manifest["run_id"]).set_index("catalog_id")
+    items = read_items(str(tmp_path / "out"), failed.value.manifest["run_id"]).set_index(
+        "catalog_id"
+    )
     clone = items[items.index.str.startswith("en-us+f3")]
     other = items[items.index.str.startswith("en-us+m7")]
     assert (clone["max_similarity"] > 0.8).all() and clone["quarantined"].all()

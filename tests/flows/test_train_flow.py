@@ -13,7 +13,13 @@ from tests.core.models.conftest import TINY_ACOUSTIC, TINY_VOCODER
 
 pytestmark = pytest.mark.slow
 
-TEXTS = ["Call me back.", "The red door.", "Seven green apples.", "Water the plants.", "Open the box."]
+TEXTS = [
+    "Call me back.",
+    "The red door.",
+    "Seven green apples.",
+    "Water the plants.",
+    "Open the box.",
+]
 
 
 def train_config(steps: int = 30) -> dict:
@@ -21,10 +27,20 @@ def train_config(steps: int = 30) -> dict:
         "name": "tiny",
         "corpus": {"texts": TEXTS, "voice": "en-us"},
         "model": {"decoder": "deterministic", "vocoder": "hifigan"},
-        "acoustic": {"steps": steps, "batch_size": 4, "checkpoint_every": 10, "log_every": 5,
-                     "model_overrides": TINY_ACOUSTIC},
-        "vocoder": {"steps": 6, "batch_size": 2, "checkpoint_every": 3, "log_every": 2,
-                    "model_overrides": TINY_VOCODER},
+        "acoustic": {
+            "steps": steps,
+            "batch_size": 4,
+            "checkpoint_every": 10,
+            "log_every": 5,
+            "model_overrides": TINY_ACOUSTIC,
+        },
+        "vocoder": {
+            "steps": 6,
+            "batch_size": 2,
+            "checkpoint_every": 3,
+            "log_every": 2,
+            "model_overrides": TINY_VOCODER,
+        },
         "registry": {"model_name": "tiny-tts", "alias": "challenger"},
         "compute": {"n_workers": 1, "retries": 0},
         "tracking": {"experiment": "train-tests"},
@@ -56,8 +72,12 @@ def test_train_register_generate_and_resume(prefect_api, tmp_path, monkeypatch):
     # Generate a catalog with the champion through the same pipeline as espeak.
     rows = [{"id": f"n{i}", "text": t} for i, t in enumerate(TEXTS)]
     cfg = small_config(
-        write_catalog(tmp_path / "c.csv", rows), str(tmp_path / "out"),
-        generator={"name": "neural", "params": {"model_uri": "models:/tiny-tts@champion", "device": "cpu"}},
+        write_catalog(tmp_path / "c.csv", rows),
+        str(tmp_path / "out"),
+        generator={
+            "name": "neural",
+            "params": {"model_uri": "models:/tiny-tts@champion", "device": "cpu"},
+        },
         voices={"default": "default", "by_language": {}},
         validation={"enabled": False},
     )

@@ -31,7 +31,14 @@ def biased_dataset(tmp_path_factory):
             audio = hard_clip(audio, 24)
         path = f"clips/u{i:02d}.wav"
         sf.write(root / path, audio, rate)
-        rows.append({"path": path, "text": text, "group": group, "gender": "female" if group == "a" else "male"})
+        rows.append(
+            {
+                "path": path,
+                "text": text,
+                "group": group,
+                "gender": "female" if group == "a" else "male",
+            }
+        )
     (root / "clips" / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage" * 20)
     (root / "clips" / "empty.flac").write_bytes(b"")
     rows += [

@@ -32,8 +32,12 @@ def mlflow_store(tmp_path, monkeypatch):
 def tiny_tts(decoder: str) -> TTSModel:
     torch.manual_seed(0)
     frontend = Frontend("espeak", "en-us").fit(TEXTS)
-    acoustic = AcousticModel(AcousticConfig(n_symbols=len(frontend.vocabulary), decoder=decoder, **TINY_ACOUSTIC))
-    return TTSModel(frontend, acoustic, MelConfig(), HiFiGAN(VocoderConfig.sized("tiny", **TINY_VOCODER)))
+    acoustic = AcousticModel(
+        AcousticConfig(n_symbols=len(frontend.vocabulary), decoder=decoder, **TINY_ACOUSTIC)
+    )
+    return TTSModel(
+        frontend, acoustic, MelConfig(), HiFiGAN(VocoderConfig.sized("tiny", **TINY_VOCODER))
+    )
 
 
 def test_register_alias_and_generate(mlflow_store):
@@ -46,7 +50,9 @@ def test_register_alias_and_generate(mlflow_store):
     set_alias("tiny-tts", "champion", 1)
     gen = build_generator("neural", {"model_uri": "models:/tiny-tts@champion", "device": "cpu"})
     assert gen.version == "tiny-tts/1"
-    requests = [SynthesisRequest(t, "default", seed=i) for i, t in enumerate(TEXTS)] + [SynthesisRequest(" ", "default")]
+    requests = [SynthesisRequest(t, "default", seed=i) for i, t in enumerate(TEXTS)] + [
+        SynthesisRequest(" ", "default")
+    ]
     out = gen.generate(requests)
     assert "empty text" in str(out[-1])
     expected = tts.synthesize([TEXTS[1]], seed=1)[0]

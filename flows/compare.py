@@ -53,7 +53,6 @@ from flows.progress import gather
 from tasks.compare import candidate_dir, evaluate_candidate_task, metrics_part
 
 
-
 def resolve_compare_config(config: str | dict[str, Any] | CompareConfig) -> CompareConfig:
     if isinstance(config, CompareConfig):
         return config

@@ -228,7 +228,6 @@ def compare_flow(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Compare generators on the same prompts; promote the challenger by alias when it wins."""
-    import mlflow
 
     logger = get_run_logger()
     cfg = resolve_compare_config(config)
@@ -238,7 +237,7 @@ def compare_flow(
     store = Store(output)
     store.check_writable()
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
-    mlflow.set_tracking_uri(uri)  # aliases resolve in, and are set in, this registry
+    tracking.set_uri(uri)  # aliases resolve in, and are set in, this registry
     prompts = load_prompts(cfg)
     validators = validators_json(cfg.validation) or "[]"
     pinned = _pin_and_check(cfg)

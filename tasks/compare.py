@@ -13,6 +13,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from audio_synth_core import tracking
 from audio_synth_core.comparison import CandidateSpec, Prompt, evaluate_candidate
 from audio_synth_core.generation import cached_generator
 from audio_synth_core.storage import Store
@@ -74,10 +75,8 @@ def evaluate_candidate_task(
         return _summary(label, store.read_table(part), time.perf_counter() - start, True)
     spec = CandidateSpec.model_validate_json(candidate_json)
     if tracking_uri and "model_uri" in spec.generator.params:
-        import mlflow
-
         # models:/ URIs load from this registry; a worker on another machine has no env for it.
-        mlflow.set_tracking_uri(tracking_uri)
+        tracking.set_uri(tracking_uri)
     prompts = [Prompt(**p) for p in json.loads(prompts_json)]
     generator = cached_generator(
         spec.generator.name, json.dumps(spec.generator.params, sort_keys=True)

@@ -39,12 +39,12 @@ from audio_synth_core.errors import ConfigError, UnknownVoiceError
 from audio_synth_core.fairness import (
     _BOOT_BLOCK_ELEMENTS,
     _ci,
-    _json_safe,
     _poisson1,
     fairness_report,
     flatten_attributes,
 )
 from audio_synth_core.generators.base import Generator, SynthesisRequest, build_generator
+from audio_synth_core.serialize import json_safe as _json_safe
 from audio_synth_core.validation import validate_row
 from audio_synth_core.validators.base import ValidationContext, Validator
 

@@ -27,6 +27,7 @@ from audio_synth_core.schema import (
     STATUS_OK,
     STATUSES,
 )
+from audio_synth_core.serialize import json_safe as _json_safe
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -88,24 +89,6 @@ class ContractResult:
         d["n_expectations"] = len(self.results)
         d["n_failed"] = len(self.failed)
         return _json_safe(d)
-
-
-def _json_safe(obj: Any) -> Any:
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    return str(obj)  # timestamps, pd.NA, arrays: readable text rather than a crash
 
 
 def _type_expectations(columns: Iterable[str]) -> list[Expectation]:

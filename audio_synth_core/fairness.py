@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audio_synth_core.serialize import json_safe as _json_safe
+
 UNKNOWN = "unknown"
 FOUR_FIFTHS = 0.8
 MIN_GROUP_N = 5
@@ -86,18 +88,6 @@ class FairnessReport:
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(asdict(self))
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def flatten_attributes(df: pd.DataFrame, column: str = "attributes") -> pd.DataFrame:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from audio_synth_core.fairness import FairnessReport, metric_columns
+from audio_synth_core.serialize import json_safe as _json_safe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,22 +39,6 @@ _FLAGGED_COLUMNS = ("id", "status", "voice", "generator", "failed_checks", "erro
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return str(obj)
 
 
 def _as_dict(obj: Any) -> dict[str, Any] | None:

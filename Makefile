@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,hf]'
 	# resemblyzer pins ancient numpy/torch/typing: its encoder is all we need, so no deps.
 	$(BIN)/pip install --quiet --no-deps resemblyzer==0.1.4
 	# flite provides real recorded-speaker voices for privacy tests (optional; tests skip without it).

@@ -33,6 +33,7 @@ from audio_synth_core.config import (
     ValidatorSpec,
     _format_error,
     _Strict,
+    parse_model,
     read_yaml,
 )
 from audio_synth_core.errors import ConfigError, UnknownVoiceError
@@ -327,14 +328,7 @@ def decision_id(cfg: CompareConfig) -> str:
 
 def parse_compare_config(data: Any, source: str = "") -> CompareConfig:
     """Validate a mapping into a CompareConfig; errors name every bad field."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"invalid configuration {source}: expected a mapping, got {type(data).__name__}"
-        )
-    try:
-        return CompareConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source)) from None
+    return parse_model(CompareConfig, data, source)
 
 
 def load_compare_config(path: str | os.PathLike[str]) -> CompareConfig:

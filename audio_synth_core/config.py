@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -166,16 +166,24 @@ def _format_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, source: str = "") -> RunConfig:
-    """Validate a mapping into a RunConfig; errors name every bad field."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: Any, source: str = "") -> M:
+    """Validate a mapping into any config model; a ConfigError names every bad field."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"invalid configuration {source}: expected a mapping, got {type(data).__name__}"
         )
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, source)) from None
+
+
+def parse_config(data: Any, source: str = "") -> RunConfig:
+    """Validate a mapping into a RunConfig; errors name every bad field."""
+    return parse_model(RunConfig, data, source)
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:
@@ -221,10 +229,7 @@ def load_validate_config(
     """A ValidateConfig from YAML (or a mapping); with neither, the defaults."""
     if path is not None:
         data = read_yaml(path)
-    try:
-        return ValidateConfig.model_validate(data or {})
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc, str(path or ""))) from None
+    return parse_model(ValidateConfig, data or {}, str(path or ""))
 
 
 class CorpusConfig(_Strict):
@@ -279,7 +284,4 @@ def load_train_config(path: str | os.PathLike[str] | None, data: dict | None = N
             candidate = Path(path).parent / texts
             if candidate.exists():
                 corpus["texts_path"] = str(candidate.resolve())
-    try:
-        return TrainConfig.model_validate(data or {})
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source)) from None
+    return parse_model(TrainConfig, data or {}, source)

@@ -38,11 +38,11 @@ from audio_synth_core.config import (
 )
 from audio_synth_core.errors import ConfigError, UnknownVoiceError
 from audio_synth_core.fairness import (
-    _BOOT_BLOCK_ELEMENTS,
-    _ci,
-    _poisson1,
+    BOOT_BLOCK_ELEMENTS,
     fairness_report,
     flatten_attributes,
+    percentile_ci,
+    poisson1_weights,
 )
 from audio_synth_core.generators.base import Generator, SynthesisRequest, build_generator
 from audio_synth_core.serialize import json_safe as _json_safe
@@ -571,10 +571,10 @@ def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np
     present = ~np.isnan(values)
     both = np.hstack([np.where(present, values, 0.0), present.astype(np.float64)])
     out = np.full((n_boot, n_cols), np.nan)
-    block = max(1, _BOOT_BLOCK_ELEMENTS // max(n_rows, 1))
+    block = max(1, BOOT_BLOCK_ELEMENTS // max(n_rows, 1))
     for start in range(0, n_boot, block):
         stop = min(n_boot, start + block)
-        r = _poisson1(rng, (stop - start, n_rows)) @ both
+        r = poisson1_weights(rng, (stop - start, n_rows)) @ both
         sums, counts = r[:, :n_cols], r[:, n_cols:]
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = np.where(counts > 0, sums / counts, np.nan)
@@ -627,7 +627,7 @@ def compare_table(
         col = matrix[:, j]
         n = int((~np.isnan(col)).sum())
         mean = float(np.nanmean(col)) if n else None
-        lo, hi = _ci(boot[:, j], confidence) if n >= 2 else (None, None)
+        lo, hi = percentile_ci(boot[:, j], confidence) if n >= 2 else (None, None)
         stats[key] = (n, mean, lo, hi)
     rows = []
     for label in labels:
@@ -884,7 +884,7 @@ def _num(v: Any) -> float | None:
 def _ci_figure(
     table: pd.DataFrame, metrics: Sequence[str], kind: str, decision: Decision | None
 ) -> str:
-    from audio_synth_core.report import _figure, _png
+    from audio_synth_core.report import figure_grid, png_img
 
     mean, lo, hi = (
         ("mean", "ci_low", "ci_high")
@@ -900,7 +900,7 @@ def _ci_figure(
         if kind == "mean"
         else f"paired difference versus {reference} (candidate - {reference}), 95% bootstrap CI"
     )
-    fig, axes = _figure(len(panels), ncols=3, panel=(4.0, 2.8), title=title)
+    fig, axes = figure_grid(len(panels), ncols=3, panel=(4.0, 2.8), title=title)
     for ax, m in zip(axes, panels, strict=True):
         rows = table[(table["metric"] == m) & table[mean].notna()]
         pos = np.arange(len(rows))
@@ -919,7 +919,7 @@ def _ci_figure(
                 sign = -1 if decision.direction == "lower" else 1
                 ax.axhline(sign * decision.margin, color="#b3261e", ls="--", lw=1, label="margin")
                 ax.legend(fontsize=7)
-    return _png(fig)
+    return png_img(fig)
 
 
 def _players(
@@ -928,12 +928,20 @@ def _players(
     max_prompts: int,
     show: Sequence[str],
 ) -> str:
-    from audio_synth_core.report import AUDIO_BUDGET_BYTES, _e, _fmt, _Raw, _table
+    from audio_synth_core.report import (
+        AUDIO_BUDGET_BYTES,
+        RawHtml,
+        escape_html,
+        format_value,
+        html_table,
+    )
 
     budget, skipped, rows = AUDIO_BUDGET_BYTES, 0, []
     for s in list(samples)[:max_prompts]:
         cells: list[Any] = [
-            _Raw(f"{_e(s.get('text', ''))}<br><code>{_e(s.get('prompt_id', ''))}</code>")
+            RawHtml(
+                f"{escape_html(s.get('text', ''))}<br><code>{escape_html(s.get('prompt_id', ''))}</code>"
+            )
         ]
         for label in labels:
             clip = (s.get("clips") or {}).get(label)
@@ -943,22 +951,22 @@ def _players(
                 note = (clip or {}).get("error") or (
                     "not embedded (size budget)" if data else "no audio"
                 )
-                cells.append(_Raw(f'<span class="muted">{_e(note)}</span>'))
+                cells.append(RawHtml(f'<span class="muted">{escape_html(note)}</span>'))
                 continue
             budget -= len(data)
             src = f"data:{clip.get('mime', 'audio/flac')};base64,{base64.b64encode(data).decode('ascii')}"
             metrics = clip.get("metrics") or {}
             text = " &middot; ".join(
-                f"{_e(k)} {_fmt(metrics.get(k))}" for k in show if k in metrics
+                f"{escape_html(k)} {format_value(metrics.get(k))}" for k in show if k in metrics
             )
             cells.append(
-                _Raw(
+                RawHtml(
                     f'<audio controls preload="metadata" src="{src}"></audio>'
                     f'<div class="muted">{text}</div>'
                 )
             )
         rows.append(cells)
-    out = _table(["prompt", *labels], rows, "players-table")
+    out = html_table(["prompt", *labels], rows, "players-table")
     if len(samples) > max_prompts:
         out += f'<p class="muted">{len(samples) - max_prompts} more prompts not shown.</p>'
     if skipped:
@@ -982,7 +990,7 @@ def comparison_report_html(
     ``samples`` are ``{prompt_id, text, clips: {label: {audio_bytes, mime, metrics, error}}}``;
     at most ``max_prompts`` rows are embedded, within the report's audio byte budget.
     """
-    from audio_synth_core.report import _CSS, _e, _Raw, _table
+    from audio_synth_core.report import CSS, RawHtml, escape_html, html_table
 
     labels = list(dict.fromkeys(table["candidate"]))
     metrics = list(dict.fromkeys(table["metric"]))
@@ -992,7 +1000,7 @@ def comparison_report_html(
     sections: list[tuple[str, str]] = []
     if summary:
         sections.append(
-            ("Run", _table(["key", "value"], [(k, v) for k, v in summary.items()], "kv"))
+            ("Run", html_table(["key", "value"], [(k, v) for k, v in summary.items()], "kv"))
         )
     headers = [
         "candidate",
@@ -1015,7 +1023,7 @@ def comparison_report_html(
             rows.append(
                 [
                     r.candidate,
-                    _Raw(f"<b>{_e(m)}</b>") if bold else m,
+                    RawHtml(f"<b>{escape_html(m)}</b>") if bold else m,
                     r.n,
                     r.mean,
                     ci,
@@ -1028,8 +1036,8 @@ def comparison_report_html(
     sections.append(
         (
             "Comparison table",
-            f'<p class="muted">Differences are paired per prompt: candidate - {_e(ref)}.</p>'
-            + _table(headers, rows),
+            f'<p class="muted">Differences are paired per prompt: candidate - {escape_html(ref)}.</p>'
+            + html_table(headers, rows),
         )
     )
     sections.append(
@@ -1052,7 +1060,7 @@ def comparison_report_html(
         sections.append(
             (
                 "Gate statistics",
-                _table(
+                html_table(
                     [
                         "candidate",
                         "prompts",
@@ -1076,17 +1084,19 @@ def comparison_report_html(
         head = "PROMOTE" if decision.promote else "KEEP THE INCUMBENT"
         if decision.promote and decision.model_name:
             head += f": {decision.model_name}@{decision.alias} -> version {decision.version or '?'}"
-        gate_list = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in decision.gates.items())
+        gate_list = "".join(
+            f"<li>{escape_html(k)}: {escape_html(v)}</li>" for k, v in decision.gates.items()
+        )
         banner = (
-            f'<div class="banner {cls}"><strong>{_e(head)}</strong>'
-            f"<div>rule <code>{_e(decision.rule)}</code>: {_e(decision.reason)}</div>"
+            f'<div class="banner {cls}"><strong>{escape_html(head)}</strong>'
+            f"<div>rule <code>{escape_html(decision.rule)}</code>: {escape_html(decision.reason)}</div>"
             f"{f'<ul>{gate_list}</ul>' if gate_list else ''}</div>"
         )
-    body = "".join(f"<section><h2>{_e(t)}</h2>{s}</section>" for t, s in sections if s)
-    css = _CSS + ".players-table audio{width:220px}"
+    body = "".join(f"<section><h2>{escape_html(t)}</h2>{s}</section>" for t, s in sections if s)
+    css = CSS + ".players-table audio{width:220px}"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{css}</style></head><body><main>"
-        f"<h1>{_e(title)}</h1>{banner}{body}</main></body></html>"
+        f"<title>{escape_html(title)}</title><style>{css}</style></head><body><main>"
+        f"<h1>{escape_html(title)}</h1>{banner}{body}</main></body></html>"
     )

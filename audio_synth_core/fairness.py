@@ -25,7 +25,7 @@ UNKNOWN = "unknown"
 FOUR_FIFTHS = 0.8
 MIN_GROUP_N = 5
 # Cap on the size of one block of bootstrap weights (elements), to bound memory at any row count.
-_BOOT_BLOCK_ELEMENTS = 4_000_000
+BOOT_BLOCK_ELEMENTS = 4_000_000
 
 
 @dataclass
@@ -166,10 +166,10 @@ def _bootstrap_group_means(
         both = np.hstack([np.where(present, values[order], 0.0), present.astype(np.float64)])
         prepared[attr] = (bounds, both)
         out[attr] = np.full((n_boot, k, n_cols), np.nan)
-    block = max(1, _BOOT_BLOCK_ELEMENTS // max(n_rows, 1))
+    block = max(1, BOOT_BLOCK_ELEMENTS // max(n_rows, 1))
     for start in range(0, n_boot, block):
         stop = min(n_boot, start + block)
-        w = _poisson1(rng, (stop - start, n_rows))
+        w = poisson1_weights(rng, (stop - start, n_rows))
         for attr, (bounds, both) in prepared.items():
             for g in range(len(bounds) - 1):
                 lo, hi = bounds[g], bounds[g + 1]
@@ -187,7 +187,7 @@ def _bootstrap_group_means(
 _POISSON1_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(10)]).astype(np.float32)
 
 
-def _poisson1(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+def poisson1_weights(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Poisson(1) weights, ~4x faster than Generator.poisson: three vectorized comparisons give
     0-3 for the 98% of draws below P(X<=2); the 8% tail is resolved exactly by searchsorted."""
     u = rng.random(shape, dtype=np.float32)
@@ -200,7 +200,8 @@ def _poisson1(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return w.astype(np.float64)  # the matmul would upcast a copy per slice otherwise
 
 
-def _ci(boot: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+def percentile_ci(boot: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    """Percentile bootstrap CI of the non-NaN draws; (None, None) with fewer than two."""
     boot = boot[~np.isnan(boot)]
     if boot.size < 2:
         return None, None
@@ -254,7 +255,7 @@ def _group_stats(
         if n == 0:
             stats.append(GroupStat(group=g, n=0, mean=None))
             continue
-        lo, hi = _ci(boot[:, gi, j], confidence) if n >= min_group_n else (None, None)
+        lo, hi = percentile_ci(boot[:, gi, j], confidence) if n >= min_group_n else (None, None)
         stats.append(GroupStat(g, n, float(by_group.loc[g, f"mean_{j}"]), lo, hi))
     return stats
 

@@ -49,35 +49,40 @@ def _as_dict(obj: Any) -> dict[str, Any] | None:
     return dict(obj)
 
 
-def _e(v: Any) -> str:
+def escape_html(v: Any) -> str:
+    """``str(v)`` escaped for HTML text and attribute values (quotes included)."""
     return html.escape(str(v), quote=True)
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """One value as escaped HTML: a dash for None/NaN/inf, yes/no, 4 significant digits."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "&mdash;"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:.4g}"
-    return _e(v)
+    return escape_html(v)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
-    """HTML table; cells are escaped unless they are already markup (wrapped in _Raw)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    """HTML table; cells are escaped unless they are already markup (wrapped in RawHtml)."""
+    head = "".join(f"<th>{escape_html(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{c if isinstance(c, _Raw) else _fmt(c)}</td>" for c in r) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{c if isinstance(c, RawHtml) else format_value(c)}</td>" for c in r)
+        + "</tr>"
         for r in rows
     )
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-class _Raw(str):
-    """Markup that _table must not escape."""
+class RawHtml(str):
+    """Markup that html_table must not escape."""
 
 
-def _png(fig: Figure) -> str:
+def png_img(fig: Figure) -> str:
+    """The figure rendered as an ``<img>`` tag with an inline base64 PNG data URI."""
     buf = io.BytesIO()
     # No tight bbox and no constrained layout: each costs extra full draws (seconds per report).
     fig.savefig(buf, format="png", dpi=80)
@@ -85,9 +90,10 @@ def _png(fig: Figure) -> str:
     return f'<img alt="chart" src="data:image/png;base64,{data}">'
 
 
-def _figure(
+def figure_grid(
     n_panels: int, ncols: int = 3, panel: tuple[float, float] = (4.0, 2.6), title: str = ""
-) -> Any:
+) -> tuple[Figure, np.ndarray]:
+    """A pyplot-free Figure with ``n_panels`` axes in a grid, and those axes (extras hidden)."""
     from matplotlib.figure import Figure
 
     ncols = max(1, min(ncols, n_panels))
@@ -194,7 +200,7 @@ def _verdict(
 # ----------------------------------------------------------------------------- HTML parts
 
 
-_CSS = """
+CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d232b;
 background:#f4f6f8}
 main{max-width:1180px;margin:0 auto;padding:16px 24px 48px}
@@ -220,12 +226,12 @@ img{max-width:100%;background:#fff;border:1px solid #d6dde4;border-radius:4px}
 def _verdict_html(verdict: dict[str, Any], summary: Mapping[str, Any]) -> str:
     cls = "pass" if verdict["passed"] else "fail"
     title = "GATE PASSED" if verdict["passed"] else "GATE FAILED"
-    reasons = "".join(f"<li>{_e(r)}</li>" for r in verdict["reasons"])
+    reasons = "".join(f"<li>{escape_html(r)}</li>" for r in verdict["reasons"])
     run = summary.get("run_id")
-    sub = f" &middot; run {_e(run)}" if run else ""
+    sub = f" &middot; run {escape_html(run)}" if run else ""
     out = f'<div class="banner {cls}"><strong>{title}{sub}</strong><ul>{reasons}</ul></div>'
     if verdict["warnings"]:
-        items = "".join(f"<li>{_e(w)}</li>" for w in verdict["warnings"])
+        items = "".join(f"<li>{escape_html(w)}</li>" for w in verdict["warnings"])
         out += f'<div class="warn"><b>Warnings</b><ul>{items}</ul></div>'
     return out
 
@@ -236,7 +242,7 @@ def _summary_html(summary: Mapping[str, Any]) -> str:
         for k, v in summary.items()
         if k not in ("gate_passed", "gate_reasons")
     ]
-    return _table(["key", "value"], rows, "kv") if rows else ""
+    return html_table(["key", "value"], rows, "kv") if rows else ""
 
 
 def _counts_html(counts: dict[str, Any]) -> str:
@@ -244,13 +250,13 @@ def _counts_html(counts: dict[str, Any]) -> str:
     rows += [(f"status = {k}", v) for k, v in counts.get("status", {}).items()]
     if "passed" in counts:
         rows += [("passed all checks", counts["passed"]), ("did not pass", counts["not_passed"])]
-    out = _table(["count", "items"], rows, "kv")
+    out = html_table(["count", "items"], rows, "kv")
     if counts["failed_checks"]:
-        out += "<h3>Failed checks by check</h3>" + _table(
+        out += "<h3>Failed checks by check</h3>" + html_table(
             ["check", "items"], list(counts["failed_checks"].items())
         )
     if counts.get("errors"):
-        out += "<h3>Errors by kind</h3>" + _table(
+        out += "<h3>Errors by kind</h3>" + html_table(
             ["error", "items"], list(counts["errors"].items())
         )
     return out
@@ -260,7 +266,7 @@ def _histograms_html(df: pd.DataFrame, cols: list[str], stats: dict[str, Any]) -
     cols = [c for c in cols if stats[c].get("count")]
     if not cols:
         return '<p class="muted">No numeric metrics.</p>'
-    fig, axes = _figure(len(cols))
+    fig, axes = figure_grid(len(cols))
     for ax, c in zip(axes, cols, strict=True):
         x = pd.to_numeric(df[c], errors="coerce").dropna().to_numpy(dtype=np.float64)
         ax.hist(
@@ -268,11 +274,11 @@ def _histograms_html(df: pd.DataFrame, cols: list[str], stats: dict[str, Any]) -
         )
         ax.set_title(f"{c}  (n={x.size}, median {stats[c]['p50']:.3g})", fontsize=10)
         ax.tick_params(labelsize=8)
-    img = _png(fig)
+    img = png_img(fig)
     headers = ["metric", "n", "mean", "std", "min", "p05", "median", "p95", "max"]
     keys = ["count", "mean", "std", "min", "p05", "p50", "p95", "max"]
     rows = [[c, *(s.get(k) for k in keys)] for c, s in stats.items()]
-    return img + _table(headers, rows)
+    return img + html_table(headers, rows)
 
 
 def _group_chart(attr: str, data: dict[str, Any]) -> str:
@@ -283,7 +289,7 @@ def _group_chart(attr: str, data: dict[str, Any]) -> str:
     if not panels:
         return ""
     title = f"{attr}: mean by group, 95% bootstrap CI (grey: n too small for a CI)"
-    fig, axes = _figure(len(panels), ncols=4, panel=(3.2, 2.6), title=title)
+    fig, axes = figure_grid(len(panels), ncols=4, panel=(3.2, 2.6), title=title)
     for ax, (name, groups) in zip(axes, panels, strict=True):
         labels = [g["group"] for g in groups]
         means = np.array([g["mean"] if g["mean"] is not None else np.nan for g in groups])
@@ -301,7 +307,7 @@ def _group_chart(attr: str, data: dict[str, Any]) -> str:
             if np.isfinite(best):
                 ax.axhline(0.8 * best, color="#b3261e", ls="--", lw=1, label="4/5 of best")
                 ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return png_img(fig)
 
 
 def _fairness_html(fairness: dict[str, Any] | None) -> str:
@@ -316,7 +322,7 @@ def _fairness_html(fairness: dict[str, Any] | None) -> str:
                 (
                     attr,
                     p.get("ratio"),
-                    _Raw("<b>FLAGGED</b>" if p.get("flagged") else "ok"),
+                    RawHtml("<b>FLAGGED</b>" if p.get("flagged") else "ok"),
                     p.get("min_group"),
                     p.get("max_group"),
                     ", ".join(p.get("below_groups") or []) or None,
@@ -335,12 +341,12 @@ def _fairness_html(fairness: dict[str, Any] | None) -> str:
                 c.get("max_min_ratio"),
                 c.get("min_share"),
                 ", ".join(c.get("under_represented") or []) or None,
-                _Raw("<b>FLAGGED</b>" if c.get("flagged") else "ok"),
+                RawHtml("<b>FLAGGED</b>" if c.get("flagged") else "ok"),
             )
         )
     out.append("<h3>Pass-rate parity (four-fifths rule)</h3>")
     out.append(
-        _table(
+        html_table(
             [
                 "attribute",
                 "min/max ratio",
@@ -357,7 +363,7 @@ def _fairness_html(fairness: dict[str, Any] | None) -> str:
     )
     out.append("<h3>Coverage balance</h3>")
     out.append(
-        _table(
+        html_table(
             ["attribute", "groups", "norm. entropy", "max/min", "min share", "under", "verdict"],
             coverage_rows,
         )
@@ -365,11 +371,13 @@ def _fairness_html(fairness: dict[str, Any] | None) -> str:
     for attr, data in fairness.get("attributes", {}).items():
         chart = _group_chart(attr, data)
         if chart:
-            out.append(f"<h3>By {_e(attr)}</h3>{chart}")
+            out.append(f"<h3>By {escape_html(attr)}</h3>{chart}")
     if fairness.get("skipped"):
         out.append(
             '<p class="muted">Not analysed: '
-            + "; ".join(f"{_e(k)} ({_e(v)})" for k, v in fairness["skipped"].items())
+            + "; ".join(
+                f"{escape_html(k)} ({escape_html(v)})" for k, v in fairness["skipped"].items()
+            )
             + "</p>"
         )
     return "".join(out)
@@ -379,7 +387,7 @@ def _similarity_html(df: pd.DataFrame, threshold: float | None) -> str:
     x = pd.to_numeric(df["max_similarity"], errors="coerce").dropna().to_numpy(dtype=np.float64)
     if x.size == 0:
         return '<p class="muted">No similarity values.</p>'
-    fig, (ax,) = _figure(1, panel=(7.0, 2.8))
+    fig, (ax,) = figure_grid(1, panel=(7.0, 2.8))
     ax.hist(x, bins=min(50, max(5, int(np.sqrt(x.size)))), color="#6b4fa0", histtype="stepfilled")
     ax.set_xlabel("max cosine similarity to a protected reference speaker")
     note = ""
@@ -388,7 +396,7 @@ def _similarity_html(df: pd.DataFrame, threshold: float | None) -> str:
         ax.legend(fontsize=8)
         over = int((x > threshold).sum())
         note = f"<p>{over} of {x.size} items above the threshold {threshold:g}.</p>"
-    return _png(fig) + note
+    return png_img(fig) + note
 
 
 def _contract_html(contract: dict[str, Any] | None, docs_href: str | None) -> str:
@@ -401,7 +409,7 @@ def _contract_html(contract: dict[str, Any] | None, docs_href: str | None) -> st
         f"on {contract.get('n_rows', '?')} rows."
     )
     if docs_href:
-        head += f' <a href="{_e(docs_href)}">Open the Great Expectations Data Docs</a>.'
+        head += f' <a href="{escape_html(docs_href)}">Open the Great Expectations Data Docs</a>.'
     head += "</p>"
     headers = ["expectation", "column", "rows", "result", "unexpected", "examples / details"]
     rows: dict[bool, list[tuple[Any, ...]]] = {True: [], False: []}
@@ -414,17 +422,17 @@ def _contract_html(contract: dict[str, Any] | None, docs_href: str | None) -> st
                 r.get("expectation"),
                 r.get("column") or "(table)",
                 r.get("condition") or "all",
-                _Raw("ok" if ok else "<b>FAILED</b>"),
+                RawHtml("ok" if ok else "<b>FAILED</b>"),
                 r.get("unexpected_count"),
                 None if ok else (examples or detail),
             )
         )
-    out = head + (_table(headers, rows[False]) if rows[False] else "")
+    out = head + (html_table(headers, rows[False]) if rows[False] else "")
     if rows[True]:
         # Passing expectations are folded away: the failures are what a reader needs first.
         out += (
             f"<details><summary>{len(rows[True])} expectations passed</summary>"
-            f"{_table(headers, rows[True])}</details>"
+            f"{html_table(headers, rows[True])}</details>"
         )
     return out
 
@@ -441,7 +449,7 @@ def _flagged_html(flagged: pd.DataFrame) -> str:
     rows = [
         [None if pd.isna(v) else v for v in r] for r in shown.astype(object).itertuples(index=False)
     ]
-    return note + _table(list(shown.columns), rows)
+    return note + html_table(list(shown.columns), rows)
 
 
 def _players_html(samples: Sequence[Mapping[str, Any]] | None) -> tuple[str, list[dict]]:
@@ -466,16 +474,18 @@ def _players_html(samples: Sequence[Mapping[str, Any]] | None) -> tuple[str, lis
         entry["embedded"] = True
         meta.append(entry)
         src = f"data:{entry['mime']};base64,{base64.b64encode(audio).decode('ascii')}"
-        metrics = " &middot; ".join(f"{_e(k)} {_fmt(v)}" for k, v in entry["metrics"].items())
+        metrics = " &middot; ".join(
+            f"{escape_html(k)} {format_value(v)}" for k, v in entry["metrics"].items()
+        )
         cards.append(
-            f'<div class="player"><b>{_e(entry["label"] or "")}</b> '
-            f"<code>{_e(entry['id'])}</code><br>"
+            f'<div class="player"><b>{escape_html(entry["label"] or "")}</b> '
+            f"<code>{escape_html(entry['id'])}</code><br>"
             f'<audio controls preload="metadata" src="{src}"></audio>'
             f'<div class="muted">{metrics}</div></div>'
         )
     out = f'<div class="players">{"".join(cards)}</div>'
     if skipped:
-        out += f'<p class="muted">Not embedded (size budget): {_e(", ".join(skipped))}</p>'
+        out += f'<p class="muted">Not embedded (size budget): {escape_html(", ".join(skipped))}</p>'
     if len(samples) > MAX_PLAYERS:
         out += f'<p class="muted">{len(samples) - MAX_PLAYERS} more samples not shown.</p>'
     return out, meta
@@ -547,12 +557,12 @@ def build_report(
         ("Flagged items", _flagged_html(flagged)),
         ("Samples", players),
     ]
-    body = "".join(f"<section><h2>{_e(t)}</h2>{s}</section>" for t, s in sections if s)
+    body = "".join(f"<section><h2>{escape_html(t)}</h2>{s}</section>" for t, s in sections if s)
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>{_e(title)}</h1>{_verdict_html(verdict, summary)}{body}</main></body></html>"
+        f"<title>{escape_html(title)}</title><style>{CSS}</style></head><body><main>"
+        f"<h1>{escape_html(title)}</h1>{_verdict_html(verdict, summary)}{body}</main></body></html>"
     )
     return report, page
 

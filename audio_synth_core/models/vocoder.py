@@ -4,8 +4,9 @@ Generator (Kong et al. 2020): a 7-tap input convolution, transposed-convolution 
 each followed by a multi-receptive-field fusion (MRF: the mean of residual blocks with different
 kernel sizes and dilations), then a 7-tap output convolution and tanh. With ``head="istft"`` the last
 upsampling stages are replaced by an inverse STFT of a predicted magnitude and phase (iSTFTNet,
-Kaneko et al. 2022): the same network, far less work at the full sample rate, which is what makes it
-trainable on a CPU in minutes. The inverse STFT is a transposed convolution with a fixed inverse-DFT
+Kaneko et al. 2022); the ``tiny`` size drops them all and predicts the STFT at the mel's own frame
+rate (Vocos, Siuzdak 2023): far less work per sample, which is what makes it trainable on a CPU in
+minutes. The inverse STFT is a transposed convolution with a fixed inverse-DFT
 basis, so the whole forward pass exports to ONNX.
 
 Discriminators: multi-period (periods 2, 3, 5, 7, 11) and multi-scale (raw, /2, /4) as in HiFi-GAN,
@@ -31,18 +32,21 @@ HEADS = ("waveform", "istft")
 LRELU = 0.1
 
 SIZES: dict[str, dict[str, Any]] = {
-    # iSTFTNet-style "C4I": one 4x transposed-conv upsampling stage with MRF, then an inverse STFT
-    # (n_fft 256, hop 64) whose magnitude starts from the inverse mel filterbank. Of the variants
-    # tried on 2 CPU cores (C8C8I, C8I, C2I; with and without the prior) it learned fastest.
+    # Frame-rate iSTFT head (as in Vocos, Siuzdak 2023): the MRF runs at the mel's frame rate and
+    # predicts a 1024-point STFT at the mel's hop, whose magnitude starts from the inverse mel
+    # filterbank. The single "upsampling" stage is a 1x1 convolution. On 2 CPU cores it learned far
+    # faster than the iSTFTNet-style C4I (4x upsampling, n_fft 256, hop 64) it replaced: after
+    # 4000 spectral-loss steps (64- vs 32-frame segments) copy-synthesis MCD 0.64 vs 1.03 dB,
+    # log-mel L1 0.174 vs 0.272, STOI 0.941 vs 0.911, at the same cost per step.
     "tiny": {
         "head": "istft",
-        "channels": 128,
-        "upsample_rates": [4],
-        "upsample_kernels": [8],
-        "resblock_kernels": [3, 7, 11],
-        "resblock_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        "istft_n_fft": 256,
-        "istft_hop": 64,
+        "channels": 256,
+        "upsample_rates": [1],
+        "upsample_kernels": [1],
+        "resblock_kernels": [3, 5, 7],
+        "resblock_dilations": [[1, 2, 4], [1, 2, 4], [1, 2, 4]],
+        "istft_n_fft": 1024,
+        "istft_hop": 256,
         "magnitude_prior": True,
         "disc_channels": 16,
     },
@@ -76,15 +80,15 @@ class VocoderConfig:
     n_mels: int = 80
     hop_length: int = 256
     head: str = "istft"
-    channels: int = 128
-    upsample_rates: list[int] = field(default_factory=lambda: [4])
-    upsample_kernels: list[int] = field(default_factory=lambda: [8])
-    resblock_kernels: list[int] = field(default_factory=lambda: [3, 7, 11])
+    channels: int = 256
+    upsample_rates: list[int] = field(default_factory=lambda: [1])
+    upsample_kernels: list[int] = field(default_factory=lambda: [1])
+    resblock_kernels: list[int] = field(default_factory=lambda: [3, 5, 7])
     resblock_dilations: list[list[int]] = field(
-        default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
+        default_factory=lambda: [[1, 2, 4], [1, 2, 4], [1, 2, 4]]
     )
-    istft_n_fft: int = 256
-    istft_hop: int = 64
+    istft_n_fft: int = 1024
+    istft_hop: int = 256
     # istft head: start the magnitude from the least-squares inverse of the mel filterbank (the
     # network learns a log-domain correction and the phase). Needs the mel analysis settings.
     magnitude_prior: bool = True

@@ -2,8 +2,9 @@
 same prompts over a real Dask LocalCluster and Prefect API; results land in a real MLflow store
 (parent + child runs), and the registry alias moves exactly when the decision says promote.
 
-The two versions differ on purpose: v1 vocodes with an untrained HiFiGAN (its output saturates:
-~90% of samples clip), v2 with Griffin-Lim (~57% clip). Both are unintelligible, so a gate on the
+The two versions differ on purpose: v1 vocodes the untrained acoustic model's loud mels with
+Griffin-Lim (~59% of samples clip), v2 with an untrained HiFiGAN, whose magnitude prior and tiny
+initial weights keep it far below full scale (~0% clip). Both are unintelligible, so a gate on the
 pass rate keeps the champion; deciding on clipping alone promotes v2.
 """
 
@@ -44,7 +45,7 @@ def _tiny(vocoder: str) -> TTSModel:
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
-    """A real SQLite MLflow store with versions 1 (hifigan) and 2 (griffinlim); champion -> 1.
+    """A real SQLite MLflow store with versions 1 (griffinlim) and 2 (hifigan); champion -> 1.
     The variable is set before the flow starts its cluster, so workers inherit it too."""
     import mlflow
 
@@ -53,7 +54,7 @@ def registry(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("models", artifact_location=(tmp_path / "artifacts").as_uri())
     mlflow.set_experiment("models")
-    for vocoder in ("hifigan", "griffinlim"):
+    for vocoder in ("griffinlim", "hifigan"):
         with mlflow.start_run(run_name=vocoder):
             log_tts_model(_tiny(vocoder), registered_model_name=MODEL)
     set_alias(MODEL, "champion", 1)
@@ -128,7 +129,7 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     ]
     assert clip["reference"] == "champion" and clip["n_paired"] == len(PROMPTS)
     assert clip["diff_ci_low"] <= clip["diff_mean"] <= clip["diff_ci_high"] < 0  # v2 clips less
-    measured = table[table["n"] >= 2]  # e.g. no LUFS for v1's clips: shorter than one LUFS block
+    measured = table[table["n"] >= 2]  # e.g. no LUFS for clips shorter than one LUFS block
     assert measured["ci_low"].notna().all() and measured["ci_high"].notna().all()
     assert (measured["ci_low"] <= measured["mean"] + 1e-12).all()
     espeak_wer = table[(table["metric"] == "wer") & (table["candidate"] == "espeak")].iloc[0]

@@ -173,12 +173,14 @@ class CheckpointStore:
         for old in self.steps()[: -self.keep]:
             self.fs.rm(self._path(old))
 
+    def load(self, step: int, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+        """The checkpoint saved at ``step``."""
+        data = self.fs.cat_file(self._path(step))
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+
     def load_latest(self, map_location: torch.device) -> dict[str, Any] | None:
         steps = self.steps()
-        if not steps:
-            return None
-        data = self.fs.cat_file(self._path(steps[-1]))
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+        return self.load(steps[-1], map_location) if steps else None
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:

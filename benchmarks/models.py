@@ -12,7 +12,7 @@ losses as well for the last ``--adversarial-fraction`` of its steps) and each ac
 WER comes from the intelligibility validator (pocketsphinx, an LM of the held-out texts) and DNSMOS
 from the dnsmos validator, the same ones a run uses.
 
-    .venv/bin/python benchmarks/models.py --vocoder-minutes 12 --minutes 2 --held-out 16
+    .venv/bin/python benchmarks/models.py --vocoder-minutes 20 --minutes 2 --held-out 16
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ class _Scores:
         self.validators = {}
         for name, metric in (("intelligibility", "wer"), ("dnsmos", "mos_ovrl")):
             try:
+                # DNSMOS hop 9.01 s: one window per short clip, 2.5x faster, within 0.02 MOS.
                 validator = build_validator(name, {"hop_s": 9.01} if name == "dnsmos" else {})
                 validator.prepare(ValidationContext(texts=texts))
             except (ImportError, PluginError) as exc:

@@ -225,13 +225,14 @@ def test_generator_is_deterministic_per_request(bundles, decoder: str) -> None:
     again = gen.generate(_requests())
     for a, b in zip(batch, again, strict=True):
         np.testing.assert_array_equal(a, b)
-    # The same request alone, or with other neighbours, gives the same clip (to float noise).
+    # The same request alone, or with other neighbours, gives the same clip (to float noise; the
+    # vocoder's harmonic phase integrates F0 over the clip, which turns 1e-7 into ~4e-5).
     for i, request in enumerate(_requests()):
         (alone,) = gen.generate([request])
-        np.testing.assert_allclose(alone, batch[i], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(alone, batch[i], rtol=0, atol=2e-4)
     reordered = gen.generate([_requests()[2], SynthesisRequest("Hi.", "default"), _requests()[0]])
-    np.testing.assert_allclose(reordered[0], batch[2], rtol=0, atol=1e-5)
-    np.testing.assert_allclose(reordered[2], batch[0], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reordered[0], batch[2], rtol=0, atol=2e-4)
+    np.testing.assert_allclose(reordered[2], batch[0], rtol=0, atol=2e-4)
     # Another seed, other noise.
     other = gen.generate(_requests(seed=100))
     assert len(other[1]) == len(batch[1]) and not np.allclose(other[1], batch[1])

@@ -260,8 +260,8 @@ def main() -> None:
     fraction = args.adversarial_fraction
     if args.vocoder_steps:
         # A fixed count: the probe's speed estimate varies by 1.5x between runs on a shared CPU.
-        steps, adversarial_start = args.vocoder_steps, int(args.vocoder_steps * (1 - fraction))
-        adversarial_start = adversarial_start if fraction > 0 else None
+        steps = args.vocoder_steps
+        adversarial_start = int(steps * (1 - fraction)) if fraction > 0 else None
     elif fraction > 0:
         spectral = _calibrated_steps(vocoder_run, vocoder_budget_s)
         adversarial = _calibrated_steps(lambda n: vocoder_run(n, 0), vocoder_budget_s)

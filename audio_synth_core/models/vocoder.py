@@ -326,9 +326,9 @@ class HiFiGAN(nn.Module):
         c = self.config
         x = self.conv_pre(mel)
         prior = None
-        if self.config.head == "istft" and self.config.magnitude_prior:
+        if c.head == "istft" and c.magnitude_prior:
             magnitude = torch.matmul(self.mel_inverse, torch.exp(mel)).clamp(min=1e-5)
-            frames_per_frame = math.prod(self.config.upsample_rates)
+            frames_per_frame = math.prod(c.upsample_rates)
             prior = torch.log(magnitude).repeat_interleave(frames_per_frame, dim=2)
         for up, mrf in zip(self.ups, self.mrfs, strict=True):
             x = up(F.leaky_relu(x, LRELU))

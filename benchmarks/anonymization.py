@@ -18,9 +18,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from audio_synth_core import anonymize, privacy_eval, speaker
 from audio_synth_core.generators.base import SynthesisRequest
 from audio_synth_core.generators.espeak import EspeakGenerator
+from audio_synth_core.privacy import attack as privacy_eval
+from audio_synth_core.privacy import speaker
+from audio_synth_core.transforms import anonymize
 
 HARVARD = (
     "The birch canoe slid on the smooth planks.",

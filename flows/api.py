@@ -11,10 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from audio_synth_core import layout, runs
-from audio_synth_core.config import RunConfig
+from audio_synth_core.config.models import RunConfig
 from audio_synth_core.generators.base import VoiceInfo, build_generator
-from audio_synth_core.storage import Store
+from audio_synth_core.pipeline import runs
+from audio_synth_core.store import layout
+from audio_synth_core.store.storage import Store
 from flows.runtime import prefect_api
 
 
@@ -66,7 +67,7 @@ def compare_generators(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Compare generators or model versions on the same prompts (compare flow); may move an alias."""
-    from audio_synth_core.comparison import CompareConfig
+    from audio_synth_core.compare.comparison import CompareConfig
     from flows.compare import compare_flow
 
     if isinstance(config, CompareConfig):

@@ -10,13 +10,15 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
-from audio_synth_core import layout, runs, schema, tracking
-from audio_synth_core.config import RunConfig, ValidationConfig, load_config, parse_config
+from audio_synth_core.config.models import RunConfig, ValidationConfig, load_config, parse_config
 from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
-from audio_synth_core.planning import ShardSpec
-from audio_synth_core.storage import Store
+from audio_synth_core.pipeline import runs
+from audio_synth_core.pipeline.planning import ShardSpec
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store
 from audio_synth_core.validators.base import build_validator
+from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from flows.progress import gather
 from flows.reporting import GateFailed, assess_run, gate_message, log_assessment

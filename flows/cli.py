@@ -126,7 +126,7 @@ def validate(
     workers: WorkersOpt = None,
 ) -> None:
     """Measure every file of a dataset, write metrics + report, and exit 3 if the gate fails."""
-    from audio_synth_core.config import load_validate_config
+    from audio_synth_core.config.models import load_validate_config
     from flows.api import validate_dataset
 
     _report(
@@ -153,7 +153,7 @@ def train(
     dask_address: DaskOpt = None,
 ) -> None:
     """Train a generator model, log it to MLflow (MLFLOW_TRACKING_URI), register it, set its alias."""
-    from audio_synth_core.config import load_train_config
+    from audio_synth_core.config.models import load_train_config
     from flows.api import train_model
 
     try:

@@ -23,8 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
-from audio_synth_core import tracking
-from audio_synth_core.comparison import (
+from audio_synth_core.compare.comparison import (
     CandidateSpec,
     CompareConfig,
     Decision,
@@ -43,10 +42,11 @@ from audio_synth_core.comparison import (
     table_metrics,
     table_records,
 )
-from audio_synth_core.config import ComputeConfig
+from audio_synth_core.config.models import ComputeConfig
 from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
-from audio_synth_core.storage import Store
+from audio_synth_core.store.storage import Store
+from flows import tracking
 from flows.catalog import validators_json
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from flows.progress import gather

@@ -8,7 +8,7 @@ import os
 import dask
 from prefect_dask import DaskTaskRunner
 
-from audio_synth_core.config import ComputeConfig
+from audio_synth_core.config.models import ComputeConfig
 
 
 def effective_gpus(compute: ComputeConfig, requested: int) -> int:

@@ -6,11 +6,12 @@ from typing import Any
 
 import pandas as pd
 
-from audio_synth_core import runs, tracking
-from audio_synth_core.assessment import Assessment, assess, docs_tempdir, write_reports
-from audio_synth_core.config import ValidationConfig
+from audio_synth_core.assessment.assess import Assessment, assess, docs_tempdir, write_reports
+from audio_synth_core.config.models import ValidationConfig
 from audio_synth_core.errors import AudioSynthError
-from audio_synth_core.storage import Store
+from audio_synth_core.pipeline import runs
+from audio_synth_core.store.storage import Store
+from flows import tracking
 
 
 class GateFailed(AudioSynthError):

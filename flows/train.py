@@ -10,12 +10,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from audio_synth_core import audio, tracking
-from audio_synth_core.config import TrainConfig, load_train_config
+from audio_synth_core import audio
+from audio_synth_core.config.models import TrainConfig, load_train_config
 from audio_synth_core.models.corpus import corpus_texts
 from audio_synth_core.models.registry import log_tts_model, set_alias
 from audio_synth_core.models.tts import TTSModel
-from audio_synth_core.storage import Store
+from audio_synth_core.store.storage import Store
+from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from tasks.train import train_task
 

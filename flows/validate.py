@@ -11,11 +11,13 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
-from audio_synth_core import layout, planning, tracking
-from audio_synth_core.config import ValidateConfig, load_validate_config
-from audio_synth_core.importing import discover
-from audio_synth_core.planning import ShardSpec
-from audio_synth_core.storage import Store
+from audio_synth_core.config.models import ValidateConfig, load_validate_config
+from audio_synth_core.inputs.datasets import discover
+from audio_synth_core.pipeline import planning
+from audio_synth_core.pipeline.planning import ShardSpec
+from audio_synth_core.store import layout
+from audio_synth_core.store.storage import Store
+from flows import tracking
 from flows.catalog import validators_json
 from flows.compute import dask_runner
 from flows.progress import gather

@@ -13,11 +13,10 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audio_synth_core import tracking
-from audio_synth_core.comparison import CandidateSpec, Prompt, evaluate_candidate
-from audio_synth_core.generation import cached_generator
-from audio_synth_core.storage import Store
-from audio_synth_core.validation import cached_validators
+from audio_synth_core.compare.comparison import CandidateSpec, Prompt, evaluate_candidate
+from audio_synth_core.plugins.cache import cached_generator, cached_validators
+from audio_synth_core.store.storage import Store
+from flows import tracking
 
 
 def candidate_dir(run_id: str, label: str) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audio_synth_core.config import TrainConfig
+from audio_synth_core.config.models import TrainConfig
 from audio_synth_core.models.recipe import train_tts
-from audio_synth_core.storage import Store
+from audio_synth_core.store.storage import Store
 
 
 @task(name="train-generator", cache_policy=NO_CACHE, persist_result=False)

@@ -7,9 +7,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audio_synth_core.planning import ShardSpec
-from audio_synth_core.storage import Store
-from audio_synth_core.validation import cached_validators, validate_shard
+from audio_synth_core.pipeline.planning import ShardSpec
+from audio_synth_core.pipeline.validate import validate_shard
+from audio_synth_core.plugins.cache import cached_validators
+from audio_synth_core.store.storage import Store
 
 
 @task(

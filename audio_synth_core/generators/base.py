@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from audio_synth_core import plugins
 from audio_synth_core.errors import PluginError, UnknownVoiceError
+from audio_synth_core.plugins import registry as plugins
 
 
 @dataclass(frozen=True)

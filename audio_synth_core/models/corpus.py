@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from audio_synth_core import audio, text
-from audio_synth_core.catalog import read_catalog
-from audio_synth_core.config import CatalogConfig, CorpusConfig
+from audio_synth_core import audio
+from audio_synth_core.config.models import CatalogConfig, CorpusConfig
 from audio_synth_core.errors import ConfigError
 from audio_synth_core.generators.base import SynthesisRequest, build_generator
-from audio_synth_core.storage import read_uri
+from audio_synth_core.inputs import text
+from audio_synth_core.inputs.catalog import read_catalog
+from audio_synth_core.store.storage import read_uri
 
 Example = tuple[str, np.ndarray, int]
 
@@ -28,7 +29,7 @@ def corpus_texts(cfg: CorpusConfig) -> list[str]:
 def build_corpus(cfg: CorpusConfig) -> list[Example]:
     """(text, float32 audio, rate) examples for training."""
     if cfg.dataset_url:
-        from audio_synth_core.importing import discover
+        from audio_synth_core.inputs.datasets import discover
 
         items = discover(cfg.dataset_url).to_pylist()
         examples = []

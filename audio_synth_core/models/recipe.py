@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from audio_synth_core.config import TrainConfig
+from audio_synth_core.config.models import TrainConfig
 from audio_synth_core.errors import ConfigError
 from audio_synth_core.models.corpus import build_corpus
 from audio_synth_core.models.training import (

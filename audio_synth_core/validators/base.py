@@ -11,23 +11,34 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 
-from audio_synth_core import plugins
 from audio_synth_core.errors import PluginError
+from audio_synth_core.plugins import registry as plugins
+
+
+Direction = Literal["higher", "lower"]
 
 
 @dataclass(frozen=True)
 class MetricField:
-    """One metric column: name (unit in the name, e.g. ``snr_db``), arrow type, unit, meaning."""
+    """One metric column and what the rest of the pipeline needs to know about it.
+
+    ``direction`` says which way is better (comparison tables, promotion rules, report samples);
+    ``valid_range`` bounds the values the data contract accepts (None: unbounded on that side);
+    ``sample_priority`` makes the metric a candidate for ranking report samples (lower first).
+    """
 
     name: str
     type: pa.DataType
     unit: str
     description: str
+    direction: Direction | None = None
+    valid_range: tuple[float | None, float | None] | None = None
+    sample_priority: int | None = None
 
     def to_arrow(self) -> pa.Field:
         meta = {"unit": self.unit, "description": self.description}
@@ -95,3 +106,16 @@ def build_validator(name: str, params: Mapping[str, Any] | None = None) -> Valid
     if not (isinstance(cls, type) and issubclass(cls, Validator)):
         raise PluginError(f"validator {name!r} does not subclass audio_synth_core Validator")
     return cls(**dict(params or {}))
+
+
+def registered_fields() -> dict[str, MetricField]:
+    """Every metric field a registered validator declares, by column name (first one wins).
+
+    Read from the classes, so nothing is built: the contract, the assessment, the report and the
+    comparison learn about a new validator's metrics from its registration alone.
+    """
+    out: dict[str, MetricField] = {}
+    for name in sorted(plugins.available(plugins.VALIDATORS)):
+        for f in plugins.load(plugins.VALIDATORS, name).fields:
+            out.setdefault(f.name, f)
+    return out

@@ -18,13 +18,9 @@ import pyarrow as pa
 import pydantic
 
 from audio_synth_core.audio import frame_rms, levels, resample, to_db
+from audio_synth_core.plugins.params import StrictParams, parse_params
 from audio_synth_core.validators.base import CheckResult, Clip, MetricField, Validator
-from audio_synth_core.validators.rules import (
-    StrictParams,
-    audio_problem,
-    limit_check,
-    parse_params,
-)
+from audio_synth_core.validators.rules import audio_problem, limit_check
 
 # Room tone is found with 10 ms frames; the noise floor is the quietest 0.5 s stretch.
 ROOM_TONE_FRAME_S = 0.01
@@ -198,7 +194,7 @@ class DeliveryValidator(Validator):
     )
 
     def __init__(self, **params: Any) -> None:
-        self.config = parse_params(DeliveryParams, self.name, params)
+        self.config = parse_params(DeliveryParams, self.name, params, "validator")
         self.profile = get_profile(self.config.profile)
         super().__init__(**self.config.model_dump())
 

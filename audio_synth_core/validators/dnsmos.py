@@ -18,6 +18,7 @@ import pyarrow as pa
 import pydantic
 
 from audio_synth_core.audio import resample
+from audio_synth_core.plugins.params import StrictParams, parse_params
 from audio_synth_core.validators.base import (
     CheckResult,
     Clip,
@@ -25,12 +26,7 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
 )
-from audio_synth_core.validators.rules import (
-    StrictParams,
-    audio_problem,
-    limit_check,
-    parse_params,
-)
+from audio_synth_core.validators.rules import audio_problem, limit_check
 
 MODEL_RATE_HZ = 16000
 # DNSMOS scores 9.01 s windows (shorter clips are tiled to that length), as in the reference code.
@@ -126,7 +122,7 @@ class DnsmosValidator(Validator):
     )
 
     def __init__(self, **params: Any) -> None:
-        self.config = parse_params(DnsmosParams, self.name, params)
+        self.config = parse_params(DnsmosParams, self.name, params, "validator")
         super().__init__(**self.config.model_dump())
 
     def prepare(self, context: ValidationContext) -> None:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pydantic
 
 from audio_synth_core.audio import resample
+from audio_synth_core.plugins.params import StrictParams, parse_params
 from audio_synth_core.validators.base import (
     CheckResult,
     Clip,
@@ -38,12 +39,7 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
 )
-from audio_synth_core.validators.rules import (
-    StrictParams,
-    audio_problem,
-    limit_check,
-    parse_params,
-)
+from audio_synth_core.validators.rules import audio_problem, limit_check
 
 ASR_RATE_HZ = 16000
 
@@ -366,7 +362,7 @@ class IntelligibilityValidator(Validator):
     )
 
     def __init__(self, **params: Any) -> None:
-        self.config = parse_params(IntelligibilityParams, self.name, params)
+        self.config = parse_params(IntelligibilityParams, self.name, params, "validator")
         super().__init__(**self.config.model_dump())
         self._texts: tuple[str, ...] = ()
 

@@ -1,6 +1,6 @@
 """Privacy: how closely each output's voice resembles a protected (real) speaker.
 
-Every clip is embedded with resemblyzer's speaker encoder (``audio_synth_core.speaker``) and scored
+Every clip is embedded with resemblyzer's speaker encoder (``audio_synth_core.privacy.speaker``) and scored
 by cosine similarity against each protected speaker's centroid (the L2-normed mean of that
 speaker's reference embeddings). The clip fails ``privacy_similarity`` when the best score is above
 the level's limit: the output could be taken for that person (re-identification risk).
@@ -48,8 +48,9 @@ import numpy as np
 import pyarrow as pa
 import pydantic
 
-from audio_synth_core import speaker
 from audio_synth_core.audio import decode
+from audio_synth_core.plugins.params import StrictParams, parse_params
+from audio_synth_core.privacy import speaker
 from audio_synth_core.validators.base import (
     CheckResult,
     Clip,
@@ -57,7 +58,7 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
 )
-from audio_synth_core.validators.rules import StrictParams, audio_problem, parse_params
+from audio_synth_core.validators.rules import audio_problem
 
 SIMILARITY_LIMITS: dict[str, float] = {"low": 0.85, "medium": 0.80, "high": 0.75}
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
@@ -219,7 +220,7 @@ def load_references(url: str, storage_options: Mapping[str, Any] | None = None) 
 
 def should_quarantine(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     """True when quarantine is on and the clip's ``max_similarity`` is above the limit."""
-    config = parse_params(PrivacyParams, PrivacyValidator.name, params)
+    config = parse_params(PrivacyParams, PrivacyValidator.name, params, "validator")
     value = metrics.get("max_similarity")
     return bool(config.quarantine and value is not None and value > config.limit)
 
@@ -255,7 +256,7 @@ class PrivacyValidator(Validator):
     )
 
     def __init__(self, **params: Any) -> None:
-        self.config = parse_params(PrivacyParams, self.name, params)
+        self.config = parse_params(PrivacyParams, self.name, params, "validator")
         super().__init__(**self.config.model_dump())
         self._references: ReferenceSet | None = None
 

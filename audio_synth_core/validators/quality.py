@@ -14,11 +14,11 @@ import pyarrow as pa
 import pydantic
 
 from audio_synth_core.audio import levels
+from audio_synth_core.plugins.params import StrictParams, parse_params
 from audio_synth_core.validators.base import CheckResult, Clip, MetricField, Validator
-from audio_synth_core.validators.rules import StrictParams, audio_problem, limit_check, parse_params
+from audio_synth_core.validators.rules import audio_problem, limit_check
 
 _EPS = 1e-10
-
 
 _WADA_DB = np.arange(-20, 101, dtype=np.float64)
 # fmt: off
@@ -104,7 +104,7 @@ class QualityValidator(Validator):
     )
 
     def __init__(self, **params: Any) -> None:
-        self.config = parse_params(QualityParams, self.name, params)
+        self.config = parse_params(QualityParams, self.name, params, "validator")
         if self.config.min_duration_s > self.config.max_duration_s:
             raise ValueError(
                 f"validator 'quality': min_duration_s {self.config.min_duration_s} exceeds "

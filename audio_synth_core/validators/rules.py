@@ -1,43 +1,10 @@
-"""What validators share: strict parameter models, the min_/max_ rule check, unusable audio."""
+"""What validators share: the min_/max_ rule check and the test for unusable audio."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
-
 import numpy as np
-import pydantic
 
 from audio_synth_core.validators.base import CheckResult
-
-
-class StrictParams(pydantic.BaseModel):
-    """Base of validator parameter models: unknown keys are errors, values are not coerced
-    from other types (strings, booleans), and the model is immutable once built."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-P = TypeVar("P", bound=StrictParams)
-
-
-def parse_params(model: type[P], validator: str, params: Mapping[str, Any]) -> P:
-    """Build ``model`` from ``params``; a ValueError names every unknown or invalid key."""
-    unknown = sorted(set(params) - set(model.model_fields))
-    if unknown:
-        known = ", ".join(sorted(model.model_fields))
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))} for validator "
-            f"{validator!r}; known: {known}"
-        )
-    try:
-        # Strict: "20" is not a number, True is not 1.0; an int is still fine for a float.
-        return model.model_validate(dict(params))
-    except pydantic.ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '?'}: {e['msg']}" for e in err.errors()
-        )
-        raise ValueError(f"invalid parameter(s) for validator {validator!r}: {problems}") from None
 
 
 def audio_problem(audio: np.ndarray, sample_rate_hz: int) -> str | None:
@@ -51,13 +18,6 @@ def audio_problem(audio: np.ndarray, sample_rate_hz: int) -> str | None:
     if not np.all(np.isfinite(audio)):
         return "audio contains NaN or infinite samples"
     return None
-
-
-# WADA-SNR: Chanwoo Kim and Richard M. Stern, "Robust Signal-to-Noise Ratio Estimation Based on
-# Waveform Amplitude Distribution Analysis", Interspeech 2008. Speech amplitudes are modelled as
-# Gamma(alpha=0.4) and noise as Gaussian; G = log(E|z|) - E[log|z|] of the mixture rises
-# monotonically with SNR. This is the standard tabulation of G for SNR -20..100 dB (1 dB steps),
-# the table of the authors' MATLAB code as carried by LabROSA's snreval and its Python ports.
 
 
 def limit_check(

@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from audio_synth_core import anonymize, privacy_eval, speaker
 from audio_synth_core.errors import ConfigError
-from audio_synth_core.privacy_eval import Utterance, flite_available, flite_speech
+from audio_synth_core.privacy import attack as privacy_eval
+from audio_synth_core.privacy import speaker
+from audio_synth_core.privacy.attack import Utterance, flite_available, flite_speech
+from audio_synth_core.transforms import anonymize
 from tests.factories import SENTENCES, silence, speech
 
 needs_flite = pytest.mark.skipif(

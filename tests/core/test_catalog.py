@@ -4,9 +4,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audio_synth_core.catalog import read_catalog
-from audio_synth_core.config import CatalogConfig
+from audio_synth_core.config.models import CatalogConfig
 from audio_synth_core.errors import CatalogError
+from audio_synth_core.inputs.catalog import read_catalog
 
 
 def test_csv_rows_and_broken_rows(tmp_path):

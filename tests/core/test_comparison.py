@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from audio_synth_core import audio
-from audio_synth_core.comparison import (
+from audio_synth_core.compare.comparison import (
     TABLE_COLUMNS,
     CompareConfig,
     Decision,

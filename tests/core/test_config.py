@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_synth_core.config import load_config, parse_config
+from audio_synth_core.config.models import load_config, parse_config
 from audio_synth_core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -10,8 +10,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
-    from audio_synth_core.comparison import load_compare_config
-    from audio_synth_core.config import load_train_config, load_validate_config
+    from audio_synth_core.compare.comparison import load_compare_config
+    from audio_synth_core.config.models import load_train_config, load_validate_config
 
     loaders = {
         "validate": load_validate_config,

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from audio_synth_core.contract import ContractResult, check_contract
-from audio_synth_core.schema import ITEM_SCHEMA
+from audio_synth_core.assessment.contract import ContractResult, check_contract
+from audio_synth_core.store.schema import ITEM_SCHEMA
 
 VOICES = [
     ("en-us+f3", "female", "18-30", "us"),

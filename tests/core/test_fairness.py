@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audio_synth_core.fairness import UNKNOWN, fairness_report, flatten_attributes
+from audio_synth_core.assessment.fairness import UNKNOWN, fairness_report, flatten_attributes
 
 SNR_MIN_DB = 20.0  # the check the synthetic items pass or fail, like a quality validator's
 

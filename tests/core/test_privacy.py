@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audio_synth_core import speaker
 from audio_synth_core.audio import encode
-from audio_synth_core.privacy_eval import flite_available, flite_speech
+from audio_synth_core.privacy import speaker
+from audio_synth_core.privacy.attack import flite_available, flite_speech
 from audio_synth_core.validators.base import Clip, ValidationContext
 from audio_synth_core.validators.privacy import (
     SIMILARITY_LIMITS,

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from audio_synth_core.contract import check_contract
-from audio_synth_core.fairness import fairness_report, flatten_attributes
-from audio_synth_core.report import MAX_PLAYERS, build_report, write_report
+from audio_synth_core.assessment.contract import check_contract
+from audio_synth_core.assessment.fairness import fairness_report, flatten_attributes
+from audio_synth_core.reporting.run_report import MAX_PLAYERS, build_report, write_report
 from tests.core.test_contract import make_metadata
 from tests.factories import tone
 

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 from audio_synth_core.errors import StorageError
-from audio_synth_core.storage import Store
+from audio_synth_core.store.storage import Store
 
 
 def test_local_atomic_writes_and_tables(tmp_path):

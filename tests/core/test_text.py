@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from audio_synth_core.text import chunk, normalize, split_sentences
+from audio_synth_core.inputs.text import chunk, normalize, split_sentences
 
 SPLIT_CASES = [
     # (language, text, expected sentences)

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from audio_synth_core import layout
-from audio_synth_core.storage import Store
+from audio_synth_core.store import layout
+from audio_synth_core.store.storage import Store
 from flows.api import read_items, run_catalog
 from tests.conftest import REPO, small_config
 

@@ -193,7 +193,7 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
 
 
 def test_gpu_candidates_are_annotated_only_where_workers_declare_a_gpu():
-    from audio_synth_core.config import ComputeConfig
+    from audio_synth_core.config.models import ComputeConfig
     from flows.compare import _runner
 
     # An existing cluster's GPU workers declare the resource themselves: annotate.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from audio_synth_core.storage import Store
+from audio_synth_core.store.storage import Store
 from flows.api import read_items, run_catalog
 from flows.reporting import GateFailed
 from tests.conftest import small_config, write_catalog

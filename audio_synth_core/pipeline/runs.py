@@ -12,11 +12,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from audio_synth_core import layout, schema
-from audio_synth_core.catalog import read_catalog
-from audio_synth_core.config import RunConfig
+from audio_synth_core.config.models import RunConfig
 from audio_synth_core.generators.base import Generator
-from audio_synth_core.planning import (
+from audio_synth_core.inputs.catalog import read_catalog
+from audio_synth_core.pipeline.planning import (
     Plan,
     ShardSpec,
     expand_rows,
@@ -25,7 +24,8 @@ from audio_synth_core.planning import (
     plan_table,
     run_id_for,
 )
-from audio_synth_core.storage import Store
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store
 
 
 def latest_run_id(store: Store) -> str | None:

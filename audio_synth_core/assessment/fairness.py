@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audio_synth_core.serialize import json_safe as _json_safe
+from audio_synth_core.store.serialize import json_safe as _json_safe
 
 UNKNOWN = "unknown"
 FOUR_FIFTHS = 0.8

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from audio_synth_core.fairness import FairnessReport, metric_columns
-from audio_synth_core.serialize import json_safe as _json_safe
+from audio_synth_core.assessment.fairness import FairnessReport, metric_columns
+from audio_synth_core.store.serialize import json_safe as _json_safe
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from audio_synth_core.contract import ContractResult
+    from audio_synth_core.assessment.contract import ContractResult
 
 REPORT_SCHEMA = "audio_synth.report/1"
 MAX_PLAYERS = 8
@@ -572,7 +572,7 @@ def write_report(
 ) -> dict[str, str]:
     """Write ``<name>.json`` and ``<name>.html`` into ``folder_url`` (any fsspec URL), atomically
     (through ``Store``). Returns the written URLs by extension."""
-    from audio_synth_core.storage import Store
+    from audio_synth_core.store.storage import Store
 
     store = Store(folder_url)
     store.write_bytes(

@@ -12,7 +12,7 @@ from typing import Any
 import fsspec
 import pyarrow.parquet as pq
 
-from audio_synth_core.config import CatalogConfig
+from audio_synth_core.config.models import CatalogConfig
 from audio_synth_core.errors import CatalogError
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from audio_synth_core.storage import Store
+from audio_synth_core.store.storage import Store
 
 
 def tracking_uri(configured: str | None, store: Store) -> str:

@@ -24,8 +24,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from audio_synth_core import audio, plugins
-from audio_synth_core.config import (
+from audio_synth_core import audio
+from audio_synth_core.assessment.fairness import (
+    BOOT_BLOCK_ELEMENTS,
+    fairness_report,
+    flatten_attributes,
+    percentile_ci,
+    poisson1_weights,
+)
+from audio_synth_core.config.models import (
     ComputeConfig,
     GeneratorConfig,
     TrackingConfig,
@@ -37,16 +44,10 @@ from audio_synth_core.config import (
     read_yaml,
 )
 from audio_synth_core.errors import ConfigError, UnknownVoiceError
-from audio_synth_core.fairness import (
-    BOOT_BLOCK_ELEMENTS,
-    fairness_report,
-    flatten_attributes,
-    percentile_ci,
-    poisson1_weights,
-)
 from audio_synth_core.generators.base import Generator, SynthesisRequest, build_generator
-from audio_synth_core.serialize import json_safe as _json_safe
-from audio_synth_core.validation import validate_row
+from audio_synth_core.pipeline.validate import validate_row
+from audio_synth_core.plugins import registry as plugins
+from audio_synth_core.store.serialize import json_safe as _json_safe
 from audio_synth_core.validators.base import ValidationContext, Validator
 
 PASS_RATE = "pass_rate"
@@ -884,7 +885,7 @@ def _num(v: Any) -> float | None:
 def _ci_figure(
     table: pd.DataFrame, metrics: Sequence[str], kind: str, decision: Decision | None
 ) -> str:
-    from audio_synth_core.report import figure_grid, png_img
+    from audio_synth_core.reporting.run_report import figure_grid, png_img
 
     mean, lo, hi = (
         ("mean", "ci_low", "ci_high")
@@ -928,7 +929,7 @@ def _players(
     max_prompts: int,
     show: Sequence[str],
 ) -> str:
-    from audio_synth_core.report import (
+    from audio_synth_core.reporting.run_report import (
         AUDIO_BUDGET_BYTES,
         RawHtml,
         escape_html,
@@ -990,7 +991,7 @@ def comparison_report_html(
     ``samples`` are ``{prompt_id, text, clips: {label: {audio_bytes, mime, metrics, error}}}``;
     at most ``max_prompts`` rows are embedded, within the report's audio byte budget.
     """
-    from audio_synth_core.report import CSS, RawHtml, escape_html, html_table
+    from audio_synth_core.reporting.run_report import CSS, RawHtml, escape_html, html_table
 
     labels = list(dict.fromkeys(table["candidate"]))
     metrics = list(dict.fromkeys(table["metric"]))

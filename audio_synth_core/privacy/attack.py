@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from audio_synth_core import anonymize, speaker
 from audio_synth_core.errors import AudioSynthError
+from audio_synth_core.privacy import speaker
+from audio_synth_core.transforms import anonymize
 
 # (audio, sample rate, reference text) -> word error rate, None when undefined.
 WerFn = Callable[[np.ndarray, int, str], float | None]

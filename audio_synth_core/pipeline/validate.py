@@ -14,18 +14,17 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
 
-from audio_synth_core import audio, layout, schema
-from audio_synth_core.storage import Store, read_uri
+from audio_synth_core import audio
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store, read_uri
 from audio_synth_core.validators.base import (
     Clip,
     ValidationContext,
     Validator,
-    build_validator,
 )
 
 BASE_FIELDS = [
@@ -63,12 +62,6 @@ def validation_schema(validators: Sequence[Validator]) -> pa.Schema:
     return pa.schema(
         fields, metadata={"audio_synth.schema": "validation", "audio_synth.schema_version": "1"}
     )
-
-
-@lru_cache(maxsize=4)
-def cached_validators(specs_json: str) -> tuple[Validator, ...]:
-    """Validators built once per worker process (models and references load once)."""
-    return tuple(build_validator(s["name"], s.get("params")) for s in json.loads(specs_json))
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ class ValidationConfig(_Strict):
     @field_validator("validators")
     @classmethod
     def _known_validators(cls, value: list[ValidatorSpec]) -> list[ValidatorSpec]:
-        from audio_synth_core import plugins
+        from audio_synth_core.plugins import registry as plugins
 
         known = plugins.available(plugins.VALIDATORS)
         for spec in value:
@@ -138,7 +138,7 @@ class RunConfig(_Strict):
     @field_validator("generator")
     @classmethod
     def _known_generator(cls, value: GeneratorConfig) -> GeneratorConfig:
-        from audio_synth_core import plugins
+        from audio_synth_core.plugins import registry as plugins
 
         if value.name not in plugins.available(plugins.GENERATORS):
             known = ", ".join(sorted(plugins.available(plugins.GENERATORS)))

@@ -10,16 +10,16 @@ import os
 import socket
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from audio_synth_core import audio, layout, schema
-from audio_synth_core.generators.base import Generator, SynthesisRequest, build_generator
-from audio_synth_core.planning import STATUS_PENDING, ShardSpec
-from audio_synth_core.storage import Store
+from audio_synth_core import audio
+from audio_synth_core.generators.base import Generator, SynthesisRequest
+from audio_synth_core.pipeline.planning import STATUS_PENDING, ShardSpec
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,6 @@ class ShardSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@lru_cache(maxsize=4)
-def cached_generator(name: str, params_json: str) -> Generator:
-    """One generator per worker process and configuration (models load once, not per shard)."""
-    import json
-
-    return build_generator(name, json.loads(params_json))
 
 
 def _summary_of(

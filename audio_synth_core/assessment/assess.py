@@ -13,17 +13,17 @@ from typing import Any
 
 import pandas as pd
 
-from audio_synth_core import layout, schema
-from audio_synth_core.config import ValidationConfig
-from audio_synth_core.contract import ContractResult, check_contract
-from audio_synth_core.fairness import (
+from audio_synth_core.assessment.contract import ContractResult, check_contract
+from audio_synth_core.assessment.fairness import (
     FairnessReport,
     fairness_report,
     flatten_attributes,
     metric_columns,
 )
-from audio_synth_core.report import build_report, write_report
-from audio_synth_core.storage import Store, read_uri
+from audio_synth_core.config.models import ValidationConfig
+from audio_synth_core.reporting.run_report import build_report, write_report
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store, read_uri
 
 # Attributes worth a breakdown when the catalog or voice table provides them.
 DEFAULT_ATTRIBUTES = ("gender", "age_band", "accent", "language", "voice", "category", "speaker")

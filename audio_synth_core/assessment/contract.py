@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from audio_synth_core.schema import (
+from audio_synth_core.store.schema import (
     CHANGE_NEW,
     CHANGE_UNCHANGED,
     ITEM_SCHEMA,
@@ -27,7 +27,7 @@ from audio_synth_core.schema import (
     STATUS_OK,
     STATUSES,
 )
-from audio_synth_core.serialize import json_safe as _json_safe
+from audio_synth_core.store.serialize import json_safe as _json_safe
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation

@@ -14,11 +14,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from audio_synth_core import schema, text
-from audio_synth_core.catalog import CatalogRow
-from audio_synth_core.config import RunConfig
+from audio_synth_core.config.models import RunConfig
 from audio_synth_core.errors import UnknownVoiceError
 from audio_synth_core.generators.base import Generator
+from audio_synth_core.inputs import text
+from audio_synth_core.inputs.catalog import CatalogRow
+from audio_synth_core.store import schema
 
 STATUS_PENDING = "pending"
 

@@ -22,9 +22,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from audio_synth_core import layout, runs, schema
 from audio_synth_core.errors import CatalogError
-from audio_synth_core.storage import Store
+from audio_synth_core.pipeline import runs
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 PATH_COLUMNS = ("path", "file", "audio", "audio_path", "filename", "file_name")

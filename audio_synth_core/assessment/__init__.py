@@ -1,0 +1,1 @@
+"""Run-level judgement: fairness, bootstrap statistics, the data contract, the gate."""

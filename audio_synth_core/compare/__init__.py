@@ -1,0 +1,1 @@
+"""Generator comparison: prompts, evaluation, the comparison table, promotion."""

@@ -1,0 +1,1 @@
+"""Run configurations: typed models with clear errors."""

@@ -1,0 +1,1 @@
+"""What runs read: catalogs, foreign datasets, text normalization."""

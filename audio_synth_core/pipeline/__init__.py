@@ -1,0 +1,1 @@
+"""The run lifecycle: planning, runs (prepare/commit), one-shard generate and validate."""

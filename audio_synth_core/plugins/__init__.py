@@ -1,0 +1,1 @@
+"""Plug-in machinery: entry-point registry, strict parameters, per-process caches."""

@@ -1,0 +1,1 @@
+"""Speaker embeddings and the attacker evaluation."""

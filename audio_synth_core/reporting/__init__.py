@@ -1,0 +1,1 @@
+"""HTML reports: the toolkit, the run report and the comparison report."""

@@ -1,0 +1,1 @@
+"""Where and how outputs are written: storage, layout, schema, ids."""

@@ -1,0 +1,1 @@
+"""Audio transforms applied to generated speech (anonymization)."""

@@ -28,4 +28,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python -m benchmarks.throughput

@@ -7,36 +7,30 @@ the real-time factors, are speech-like). Then, per decoder: export, int8 quantiz
 held-out texts (``export.parity``: same noise on both sides), and batched synthesis speed of
 ``TTSModel.synthesize`` against the ``onnx`` generator (frontend included on both sides).
 
-    .venv/bin/python benchmarks/export.py --steps 20 --threads 1 --batch 8
+    .venv/bin/python -m benchmarks.export --steps 20 --threads 1 --batch 8
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from audio_synth_core.generators.base import SynthesisRequest  # noqa: E402
-from audio_synth_core.generators.onnx import OnnxGenerator  # noqa: E402
-from audio_synth_core.models.export import export_onnx, parity, quantize_int8  # noqa: E402
-from audio_synth_core.models.features import MelConfig  # noqa: E402
-from audio_synth_core.models.frontend import Frontend  # noqa: E402
-from audio_synth_core.models.training import (  # noqa: E402
-    AcousticHParams,
-    VocoderHParams,
-    train_acoustic,
-    train_vocoder,
-)
-from audio_synth_core.models.tts import TTSModel  # noqa: E402
-from benchmarks.models import corpus_texts, espeak_corpus  # noqa: E402
+from audio_synth_core.generators.base import SynthesisRequest
+from audio_synth_core.generators.onnx import OnnxGenerator
+from audio_synth_core.models.features import MelConfig
+from audio_synth_core.models.frontend import Frontend
+from audio_synth_core.models.onnx_export import export_onnx
+from audio_synth_core.models.parity import parity
+from audio_synth_core.models.quantization import quantize_int8
+from audio_synth_core.models.training.acoustic import AcousticHParams, train_acoustic
+from audio_synth_core.models.training.vocoder import VocoderHParams, train_vocoder
+from audio_synth_core.models.tts import TTSModel
+from benchmarks.models import corpus_texts, espeak_corpus
 
 VARIANTS = ("torch", "onnx", "int8", "int8-mm")
 MATMUL_ONLY = ("MatMul", "Gemm", "Gather")

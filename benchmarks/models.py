@@ -12,7 +12,7 @@ losses as well for the last ``--adversarial-fraction`` of its steps) and each ac
 WER comes from the intelligibility validator (pocketsphinx, an LM of the held-out texts) and DNSMOS
 from the dnsmos validator, the same ones a run uses.
 
-    .venv/bin/python benchmarks/models.py --vocoder-minutes 25 --minutes 2 --held-out 16
+    .venv/bin/python -m benchmarks.models --vocoder-minutes 25 --minutes 2 --held-out 16
 """
 
 from __future__ import annotations
@@ -22,27 +22,21 @@ import csv
 import json
 import random
 import re
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from audio_synth_core.generators.base import SynthesisRequest
+from audio_synth_core.models.features import GriffinLimVocoder, MelConfig, log_mel
+from audio_synth_core.models.frontend import Frontend
+from audio_synth_core.models.metrics import copy_synthesis_metrics
+from audio_synth_core.models.training.acoustic import AcousticHParams, train_acoustic
+from audio_synth_core.models.training.vocoder import VocoderHParams, train_vocoder
+from audio_synth_core.models.tts import TTSModel
 
-from audio_synth_core.generators.base import SynthesisRequest  # noqa: E402
-from audio_synth_core.models.features import GriffinLimVocoder, MelConfig, log_mel  # noqa: E402
-from audio_synth_core.models.frontend import Frontend  # noqa: E402
-from audio_synth_core.models.metrics import copy_synthesis_metrics  # noqa: E402
-from audio_synth_core.models.training import (  # noqa: E402
-    AcousticHParams,
-    VocoderHParams,
-    train_acoustic,
-    train_vocoder,
-)
-from audio_synth_core.models.tts import TTSModel  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 _SUBJECTS = [
     "The old man",

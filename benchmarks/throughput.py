@@ -1,7 +1,7 @@
 """Pipeline throughput versus a bare multiprocessing loop that calls the same engine and writes the
 same files (FLAC per item + one Parquet), measured in one run on the same machine.
 
-    .venv/bin/python benchmarks/throughput.py --items 20000
+    .venv/bin/python -m benchmarks.throughput --items 20000
 
 Prints utterances/s and audio-seconds per wall-second for both, and their ratio (target >= 0.9).
 The Prefect API server is started before timing (start-up amortizes at scale; it is one process
@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import flows  # noqa: F401 - environment defaults first
+from flows.runtime import configure_environment
+
+configure_environment()  # before Prefect is imported
 
 SUBJECTS = [
     "This kettle",

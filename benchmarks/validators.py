@@ -5,27 +5,22 @@ Synthesizes N espeak clips (several voices), then, in this one process (= one co
 - with --sweep: mean metrics of the clips at clean / 30 / 20 / 10 / 0 dB SNR (WADA-SNR estimate,
   DNSMOS, WER) and the failure rate of each validator's checks.
 
-    .venv/bin/python benchmarks/validators.py --clips 20 --sweep
+    .venv/bin/python -m benchmarks.validators --clips 20 --sweep
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from audio_synth_core.validators.base import Clip, ValidationContext  # noqa: E402
-from audio_synth_core.validators.delivery import DeliveryValidator, conform  # noqa: E402
-from audio_synth_core.validators.dnsmos import DnsmosValidator  # noqa: E402
-from audio_synth_core.validators.intelligibility import IntelligibilityValidator  # noqa: E402
-from audio_synth_core.validators.quality import QualityValidator  # noqa: E402
-from tests import factories as f  # noqa: E402
+from audio_synth_core.validators.base import Clip, ValidationContext
+from audio_synth_core.validators.delivery import DeliveryValidator, conform
+from audio_synth_core.validators.dnsmos import DnsmosValidator
+from audio_synth_core.validators.intelligibility import IntelligibilityValidator
+from audio_synth_core.validators.quality import QualityValidator
+from tests import factories as f
 
 MORE_TEXTS = [
     "The train to the city leaves from platform four at noon.",

@@ -6,7 +6,7 @@ checkpoint every ``--every`` steps, and prints for each checkpoint (and Griffin-
 distances on held-out clips, plus STOI per one-third-octave band with ``--bands`` (where a vocoder
 loses intelligibility: low bands are the harmonics of F0).
 
-    .venv/bin/python benchmarks/vocoder_curve.py --steps 4000 --every 1000 --bands \\
+    .venv/bin/python -m benchmarks.vocoder_curve --steps 4000 --every 1000 --bands \\
         --hparams '{"adversarial_start_step": 99999}'
 """
 
@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from audio_synth_core.models.features import GriffinLimVocoder, MelConfig, log_mel  # noqa: E402
-from audio_synth_core.models.metrics import copy_synthesis_metrics  # noqa: E402
-from audio_synth_core.models.training import CheckpointStore, VocoderHParams, train_vocoder  # noqa: E402
-from audio_synth_core.models.vocoder import HiFiGAN, VocoderConfig  # noqa: E402
-from benchmarks.models import corpus_texts, espeak_corpus  # noqa: E402
+from audio_synth_core.models.features import GriffinLimVocoder, MelConfig, log_mel
+from audio_synth_core.models.metrics import copy_synthesis_metrics
+from audio_synth_core.models.training.checkpoints import CheckpointStore
+from audio_synth_core.models.training.vocoder import VocoderHParams, train_vocoder
+from audio_synth_core.models.vocoder import HiFiGAN, VocoderConfig
+from benchmarks.models import corpus_texts, espeak_corpus
 
 
 def stoi_bands(reference: np.ndarray, test: np.ndarray, rate: int) -> np.ndarray:

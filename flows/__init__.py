@@ -1,6 +1,3 @@
-"""Prefect flows and the command line. Importing this package sets safe environment defaults
-(Prefect and MLflow state under ./.audio-synth, no telemetry) before Prefect itself is imported."""
-
-from flows.runtime import configure_environment
-
-configure_environment()
+"""Prefect flows, the Python API and the command line: the edge where storage, compute and
+tracking are wired together. Importing it has no side effects; the CLI and the API apply the
+environment defaults of ``flows.runtime.configure_environment`` before Prefect is imported."""

@@ -14,7 +14,6 @@ import pandas as pd
 from audio_synth_core.config.models import RunConfig
 from audio_synth_core.generators.base import VoiceInfo, build_generator
 from audio_synth_core.pipeline import runs
-from audio_synth_core.store import layout
 from audio_synth_core.store.storage import Store
 from flows.runtime import prefect_api
 
@@ -67,7 +66,7 @@ def compare_generators(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Compare generators or model versions on the same prompts (compare flow); may move an alias."""
-    from audio_synth_core.compare.comparison import CompareConfig
+    from audio_synth_core.config.compare import CompareConfig
     from flows.compare import compare_flow
 
     if isinstance(config, CompareConfig):
@@ -87,14 +86,10 @@ def read_items(output: str, run_id: str | None = None, **storage_options: Any) -
 
 
 def read_manifest(output: str, run_id: str | None = None, **storage_options: Any) -> dict[str, Any]:
-    store = Store(output, storage_options)
-    run_id = run_id or runs.latest_run_id(store)
-    if run_id is None:
-        raise FileNotFoundError(f"no complete run under {output!r}")
-    return store.read_json(layout.manifest(run_id))
+    """The manifest of a run under ``output`` (default: its last complete run, of any kind)."""
+    return runs.read_manifest(Store(output, storage_options), run_id)
 
 
 def list_runs(output: str, **storage_options: Any) -> list[str]:
     """Run ids under ``output`` that have a manifest (complete runs)."""
-    store = Store(output, storage_options)
-    return [r for r in store.list("runs") if runs.is_complete(store, r)]
+    return runs.list_runs(Store(output, storage_options))

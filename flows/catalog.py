@@ -10,18 +10,18 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
-from audio_synth_core.config.models import RunConfig, ValidationConfig, load_config, parse_config
-from audio_synth_core.errors import AudioSynthError, ConfigError
+from audio_synth_core.config.models import RunConfig, load_config
+from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.generators.base import build_generator
-from audio_synth_core.pipeline import runs
-from audio_synth_core.pipeline.planning import ShardSpec
+from audio_synth_core.pipeline import planning, runs
+from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
-from audio_synth_core.validators.base import build_validator
 from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
+from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
+from flows.prepare import open_store, resolve, validator_specs
 from flows.progress import gather
-from flows.reporting import GateFailed, assess_run, gate_message, log_assessment
 from tasks.generate import generate_shard_task
 from tasks.validate import validate_shard_task
 
@@ -33,28 +33,10 @@ def resolve_config(
     workers: int | None = None,
 ) -> RunConfig:
     """Config from a YAML path, a mapping or a RunConfig, with command-line overrides applied."""
-    if isinstance(config, RunConfig):
-        cfg = config
-    elif isinstance(config, dict):
-        cfg = parse_config(config)
-    else:
-        cfg = load_config(config)
+    cfg = resolve(config, RunConfig, load_config)
     return cfg.with_overrides(
         **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
     )
-
-
-def validators_json(cfg: ValidationConfig) -> str | None:
-    """Validator specs for workers, after building each once here so bad params fail now."""
-    if not cfg.enabled:
-        return None
-    specs = [spec.model_dump(mode="json") for spec in cfg.validators]
-    try:
-        for spec in specs:
-            build_validator(spec["name"], spec["params"])
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid validation.validators: {exc}") from None
-    return json.dumps(specs, sort_keys=True)
 
 
 @flow(name="generate-shards")
@@ -156,22 +138,26 @@ def catalog_flow(
     """Narrate a text catalog: FLAC/WAV files plus Parquet metadata, tracked in MLflow."""
     logger = get_run_logger()
     cfg = resolve_config(config, output, dask_address, workers)
-    store = Store(cfg.output.url, cfg.output.storage_options)
-    store.check_writable()
+    store = open_store(cfg.output.url, cfg.output.storage_options)
     generator = build_generator(cfg.generator.name, cfg.generator.params)
-    validators = validators_json(cfg.validation)
-    plan = runs.build_plan(cfg, generator, store)
-    if runs.is_complete(store, plan.run_id):
+    validators = validator_specs(cfg.validation)
+    plan = planning.build_plan(cfg, generator, store)
+    done = runs.completed(store, plan.run_id)
+    if done is not None:
         logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)
-        manifest = store.read_json(layout.manifest(plan.run_id))
-        if not manifest.get("gate", {}).get("passed", True):
+        if not done.get("gate", {}).get("passed", True):
             raise GateFailed(
-                f"run {plan.run_id} is complete but failed its gate: {manifest['gate']['reasons']}",
-                manifest,
+                f"run {plan.run_id} is complete but failed its gate: {done['gate']['reasons']}",
+                done,
             )
-        return manifest
-    runs.write_plan(store, plan)
-    pending = runs.pending_shards(store, plan)
+        return done
+    pending = runs.prepare(
+        store,
+        plan.items,
+        plan.shards,
+        layout.plan_dir(plan.run_id),
+        lambda s: layout.items_part(s.run_id, s.name),
+    )
     logger.warning(
         "run %s: %d items in %d shards, %d shards to do",
         plan.run_id,
@@ -207,7 +193,16 @@ def catalog_flow(
         summary["reports"] = urls
         summary["assessment"] = assessment.summary
     summary["mlflow_run_id"] = _log_to_mlflow(cfg, store, plan, items, metrics, assessed)
-    manifest = runs.commit_run(store, plan, summary, cfg)
+    changes = planning.changes_table(plan)
+    store.write_table(layout.changes(plan.run_id), changes)
+    summary |= {
+        "n_shards": len(plan.shards),
+        "items": f"{layout.items_dir(plan.run_id)}/",
+        "changes": planning.change_counts(changes),
+    }
+    manifest = runs.commit(
+        store, "catalog", plan.run_id, summary, cfg.model_dump(mode="json"), plan.previous_run_id
+    )
     logger.warning(
         "run %s complete: %d ok, %d failed, %.2f audio hours",
         plan.run_id,

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-import flows  # noqa: F401 - sets environment defaults before Prefect is imported
 from audio_synth_core.errors import AudioSynthError
+from flows.runtime import configure_environment
 
 app = typer.Typer(
     help="Synthesize audio at scale and prove every file is fit for use.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _environment() -> None:
+    """Safe defaults (state under ./.audio-synth, no telemetry) before Prefect is imported."""
+    configure_environment()
+
 
 OutputOpt = Annotated[
     str | None,
@@ -68,7 +74,7 @@ def run(
 def _report(run: Callable[[], dict], precheck: Callable[[], object]) -> None:
     """Check the config (before any server starts), run a flow and summarize its manifest; bad
     input exits 2, a failed gate exits 3."""
-    from flows.reporting import GateFailed
+    from flows.outcome import GateFailed
 
     try:
         precheck()
@@ -235,26 +241,32 @@ def show(
     ] = None,
     failures: Annotated[int, typer.Option(help="How many failed items to list.")] = 10,
 ) -> None:
-    """Summarize a run's outputs: manifest, counts, changes, failures."""
+    """Summarize a run's outputs (any kind: catalog, validate, train, compare): manifest, counts,
+    changes, failures, the decision or the registered model."""
     from flows.api import list_runs, read_items, read_manifest
 
     try:
         manifest = read_manifest(output, run_id)
-        items = read_items(output, manifest["run_id"])
     except (FileNotFoundError, AudioSynthError) as exc:
         _fail(exc)
+    kind = manifest.get("kind", "catalog")
     typer.echo(f"runs: {', '.join(list_runs(output))}")
-    typer.echo(f"run {manifest['run_id']} completed {manifest['completed_at']}")
+    typer.echo(f"{kind} run {manifest['run_id']} completed {manifest['completed_at']}")
     typer.echo(json.dumps(manifest.get("metrics", {}), indent=1))
-    typer.echo(f"changes: {manifest['changes']}")
-    failed = items[items["status"] != "ok"]
+    if manifest.get("changes"):
+        typer.echo(f"changes: {manifest['changes']}")
+    if manifest.get("gate"):
+        typer.echo(f"gate: {'passed' if manifest['gate']['passed'] else 'FAILED'}")
+    if kind == "train":
+        typer.echo(f"model: {manifest['model_uri']} aliases {manifest['aliases']}")
+    if kind == "compare":
+        typer.echo(f"decision: {manifest['decision']['reason']}")
+    if manifest.get("reports") or manifest.get("report"):
+        typer.echo(f"report: {manifest.get('report') or manifest['reports']['html']}")
+    if not manifest.get("items"):
+        return
+    items = read_items(output, manifest["run_id"])
     typer.echo(f"status: {items['status'].value_counts().to_dict()}")
+    failed = items[items["status"] != "ok"]
     for row in failed.head(failures).itertuples():
         typer.echo(f"  failed {row.catalog_id} [{row.id}]: {row.error}")
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)

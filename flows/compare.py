@@ -2,13 +2,10 @@
 are compared with bootstrap CIs, logged to MLflow (a parent run, a child run per candidate), and
 the challenger model version takes the registry alias exactly when the promotion rule says so.
 
-Output layout under ``output``:
-  compare/<run_id>/<label>/audio/<prompt_id>.flac    each candidate's audio
-  compare/<run_id>/<label>/metrics.parquet           its per-prompt metrics (written last)
-  compare/<run_id>/decisions/<decision_id>/          table.csv, table.json, decision.json,
-                                                     report.html, summary.json
-``run_id`` hashes what determines the candidates' audio (prompts, pinned model versions,
-validators), so re-running reuses finished candidates; ``decision_id`` hashes the rule.
+It runs on the shared run lifecycle: the evaluation id hashes what determines the candidates' audio
+(prompts, pinned model versions, validators, format), and each candidate is a shard whose done part
+is ``evaluations/<eval_id>/<label>/metrics.parquet``, so runs that differ only in the promotion rule
+reuse finished candidates; the run id adds the decision rule, and the run commits a manifest.
 """
 
 from __future__ import annotations
@@ -19,46 +16,40 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
-from audio_synth_core.compare.comparison import (
-    CandidateSpec,
-    CompareConfig,
-    Decision,
+from audio_synth_core.compare.evaluate import evaluation_id, pin_candidate
+from audio_synth_core.compare.promotion import Decision, decide_promotion, decision_id
+from audio_synth_core.compare.prompts import Prompt, load_prompts
+from audio_synth_core.compare.table import (
     GateStats,
-    Prompt,
     compare_table,
-    comparison_report_html,
-    comparison_run_id,
-    decide_promotion,
-    decision_id,
     gate_stats,
-    load_compare_config,
-    load_prompts,
-    parse_compare_config,
-    pin_candidate,
     table_metrics,
     table_records,
 )
+from audio_synth_core.config.compare import CandidateSpec, CompareConfig, load_compare_config
 from audio_synth_core.config.models import ComputeConfig
 from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
+from audio_synth_core.models.registry import use_registry
+from audio_synth_core.pipeline import runs
+from audio_synth_core.pipeline.runs import ShardSpec
+from audio_synth_core.reporting.compare_report import comparison_report_html
+from audio_synth_core.store import ids, layout
 from audio_synth_core.store.storage import Store
 from flows import tracking
-from flows.catalog import validators_json
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
+from flows.prepare import open_store, resolve, validator_specs, with_compute
 from flows.progress import gather
-from tasks.compare import candidate_dir, evaluate_candidate_task, metrics_part
+from tasks.compare import candidate_summary, evaluate_candidate_task
 
 
 def resolve_compare_config(config: str | dict[str, Any] | CompareConfig) -> CompareConfig:
-    if isinstance(config, CompareConfig):
-        return config
-    if isinstance(config, dict):
-        return parse_compare_config(config)
-    return load_compare_config(config)
+    return resolve(config, CompareConfig, load_compare_config)
 
 
 def _runner(compute: ComputeConfig, needs_gpu: bool) -> tuple[DaskTaskRunner, bool]:
@@ -69,28 +60,28 @@ def _runner(compute: ComputeConfig, needs_gpu: bool) -> tuple[DaskTaskRunner, bo
 
 @flow(name="evaluate-candidates")
 def evaluate_candidates(
-    run_id: str,
-    candidates: list[CandidateSpec],
+    shards: list[ShardSpec],
+    candidates: dict[str, CandidateSpec],
     prompts_json: str,
     validators: str,
     store: Store,
-    tracking_uri: str | None,
+    registry_uri: str | None,
     audio_format: str,
     compute: ComputeConfig,
     annotate_gpu: bool,
 ) -> dict[str, Any]:
-    """One task per candidate; a GPU candidate is submitted under a GPU resource annotation."""
+    """One task per pending candidate; a GPU candidate is submitted under a GPU annotation."""
     task = evaluate_candidate_task.with_options(
         retries=compute.retries, retry_delay_seconds=compute.retry_delay_s
     )
     futures = []
-    for spec in candidates:
-        args = (run_id, spec.label, spec.model_dump_json(), prompts_json, validators, store)
-        kwargs = {"tracking_uri": tracking_uri, "audio_format": audio_format}
-        with gpu_annotation(1 if annotate_gpu and spec.needs_gpu else 0):
+    for spec in shards:
+        candidate = candidates[spec.name]
+        args = (spec, candidate.model_dump_json(), prompts_json, validators, store)
+        kwargs = {"registry_uri": registry_uri, "audio_format": audio_format}
+        with gpu_annotation(1 if annotate_gpu and candidate.needs_gpu else 0):
             futures.append(task.submit(*args, **kwargs))
-    n_prompts = len(json.loads(prompts_json))
-    summaries, errors = gather(futures, "compare", n_prompts * len(candidates))
+    summaries, errors = gather(futures, "compare", sum(s.n_items for s in shards))
     return {"summaries": summaries, "errors": errors}
 
 
@@ -122,7 +113,7 @@ def _alias_version(model_name: str, alias: str) -> str | None:
 
 def _samples(
     store: Store,
-    run_id: str,
+    eval_id: str,
     frames: dict[str, pd.DataFrame],
     prompts: list[Prompt],
     n: int,
@@ -142,7 +133,7 @@ def _samples(
                 clips[label] = {"error": r.get("error")}
                 continue
             metrics = {k: r.get(k) for k in (metric, "passed") if k in row.columns}
-            rel = f"{candidate_dir(run_id, label)}/audio/{p.id}.{fmt}"
+            rel = layout.candidate_audio(eval_id, label, f"{p.id}.{fmt}")
             clips[label] = {
                 "audio_bytes": store.read_bytes(rel),
                 "mime": f"audio/{fmt}",
@@ -231,27 +222,31 @@ def compare_flow(
 
     logger = get_run_logger()
     cfg = resolve_compare_config(config)
-    compute = cfg.compute.model_copy(
-        update={k: v for k, v in {"dask_address": dask_address, "n_workers": workers}.items() if v}
-    )
-    store = Store(output)
-    store.check_writable()
+    compute = with_compute(cfg.compute, dask_address, workers)
+    store = open_store(output)
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
-    tracking.set_uri(uri)  # aliases resolve in, and are set in, this registry
+    use_registry(uri)  # aliases resolve in, and are set in, this registry
     prompts = load_prompts(cfg)
-    validators = validators_json(cfg.validation) or "[]"
+    validators = validator_specs(cfg.validation) or "[]"
     pinned = _pin_and_check(cfg)
-    run_id = comparison_run_id(cfg, prompts, pinned, validators)
+    eval_id = evaluation_id(cfg, prompts, pinned, validators)
+    did = decision_id(cfg)
+    run_id = ids.run_id(cfg.name, ids.digest(eval_id, did))
+    done = runs.completed(store, run_id)
+    if done is not None:
+        logger.warning("comparison %s is already complete under %s", run_id, store.url)
+        return done
     promotion = cfg.promotion
     alias_before = _alias_version(promotion.model_name, promotion.alias) if promotion else None
 
-    done = {c.label for c in pinned if store.exists(metrics_part(run_id, c.label))}
+    shards = [ShardSpec(eval_id, i, len(prompts), c.label) for i, c in enumerate(pinned)]
+    pending = runs.pending(store, shards, lambda s: layout.candidate_metrics(s.run_id, s.name))
     logger.warning(
         "comparison %s: %d candidates x %d prompts, %d already done",
         run_id,
         len(pinned),
         len(prompts),
-        len(done),
+        len(shards) - len(pending),
     )
     runner, annotate = _runner(compute, any(c.needs_gpu for c in pinned))
     if any(c.needs_gpu for c in pinned) and not annotate:
@@ -266,17 +261,34 @@ def compare_flow(
     )
     start = time.perf_counter()
     result = evaluate_candidates.with_options(task_runner=runner)(
-        run_id, pinned, prompts_json, validators, store, uri, cfg.audio_format, compute, annotate
+        pending,
+        {c.label: c for c in pinned},
+        prompts_json,
+        validators,
+        store,
+        uri,
+        cfg.audio_format,
+        compute,
+        annotate,
     )
     wall_s = time.perf_counter() - start
     if result["errors"]:
         raise AudioSynthError(
-            f"{len(result['errors'])} of {len(pinned)} candidates failed after retries "
+            f"{len(result['errors'])} of {len(pending)} candidates failed after retries "
             f"(first: {result['errors'][0]}); re-run the same command to resume"
         )
-    by_label = {s["label"]: s for s in result["summaries"]}
+    frames = {
+        c.label: store.read_table(layout.candidate_metrics(eval_id, c.label)).to_pandas()
+        for c in pinned
+    }
+    ran = {s["label"] for s in result["summaries"]}
+    finished = [
+        candidate_summary(label, pa.Table.from_pandas(f, preserve_index=False), 0.0, True)
+        for label, f in frames.items()
+        if label not in ran
+    ]
+    by_label = {s["label"]: s for s in [*result["summaries"], *finished]}
     summaries = {c.label: by_label[c.label] for c in pinned}  # in config order
-    frames = {c.label: store.read_table(metrics_part(run_id, c.label)).to_pandas() for c in pinned}
     for label, s in summaries.items():
         if s["n_ok"] == 0:
             first = frames[label]["error"].dropna()
@@ -320,10 +332,9 @@ def compare_flow(
                 f"{promotion.incumbent!r} are the same model version ({challenger_uri})",
             )
 
-    did = decision_id(cfg)
-    folder = f"compare/{run_id}/decisions/{did}"
+    folder = layout.decision_dir(run_id)
     summary: dict[str, Any] = {
-        "run_id": run_id,
+        "evaluation_id": eval_id,
         "decision_id": did,
         "prompts": len(prompts),
         "candidates": {
@@ -334,7 +345,7 @@ def compare_flow(
     }
     samples = _samples(
         store,
-        run_id,
+        eval_id,
         frames,
         prompts,
         cfg.validation.report_samples,
@@ -383,6 +394,5 @@ def compare_flow(
         "mlflow_child_run_ids": children,
         "tracking_uri": uri,
     }
-    store.write_json(f"{folder}/summary.json", summary)
     logger.warning("comparison %s: %s", run_id, decision.reason)
-    return summary
+    return runs.commit(store, "compare", run_id, summary, cfg.model_dump(mode="json"))

@@ -105,6 +105,7 @@ def prefect_server(timeout_s: float = 120.0) -> Iterator[str]:
 @contextlib.contextmanager
 def prefect_api() -> Iterator[str]:
     """The API for this process and its workers: PREFECT_API_URL if set, else a local server."""
+    configure_environment()
     existing = os.environ.get("PREFECT_API_URL")
     if existing:
         yield existing

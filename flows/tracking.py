@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from audio_synth_core.models.registry import use_registry
 from audio_synth_core.store.storage import Store
 
 
@@ -44,27 +45,11 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def set_uri(uri: str) -> None:
-    """Point this process's MLflow client at ``uri`` without touching MLFLOW_TRACKING_URI.
-
-    ``mlflow.set_tracking_uri`` also exports the variable, which would make every later run of
-    this process (a notebook running two outputs) log into the first run's store.
-    """
-    import mlflow
-
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
-
-
 def start_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None):
     """An active MLflow run in ``experiment`` (created with a sane artifact root if new)."""
     import mlflow
 
-    set_uri(uri)
+    use_registry(uri)
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=_artifact_root(uri))
     mlflow.set_experiment(experiment)

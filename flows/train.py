@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,20 +13,19 @@ from audio_synth_core.config.models import TrainConfig, load_train_config
 from audio_synth_core.models.corpus import corpus_texts
 from audio_synth_core.models.registry import log_tts_model, set_alias
 from audio_synth_core.models.tts import TTSModel
+from audio_synth_core.pipeline import runs
+from audio_synth_core.store import ids, layout
 from audio_synth_core.store.storage import Store
 from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
+from flows.prepare import open_store, resolve, with_compute
 from tasks.train import train_task
 
 
 @flow(name="train-on-cluster")
-def train_on_cluster(
-    cfg: TrainConfig, store: Store, train_id: str, uri: str, run_id: str, gpus: int
-) -> dict:
+def train_on_cluster(cfg: TrainConfig, store: Store, train_id: str, gpus: int) -> dict:
     with gpu_annotation(gpus):
-        future = train_task.with_options(retries=cfg.compute.retries).submit(
-            cfg, store, train_id, uri, run_id
-        )
+        future = train_task.with_options(retries=cfg.compute.retries).submit(cfg, store, train_id)
     return future.result()
 
 
@@ -39,12 +36,19 @@ def _load_model(store: Store, rel: str) -> TTSModel:
         return TTSModel.load(tmp)
 
 
-def resolve_train_config(config: str | dict[str, Any] | TrainConfig) -> TrainConfig:
-    if isinstance(config, TrainConfig):
-        return config
-    if isinstance(config, dict):
-        return load_train_config(None, config)
-    return load_train_config(config)
+def train_id_for(cfg: TrainConfig) -> str:
+    """Same data + model + hyperparameters -> same id -> same checkpoints: a run resumes."""
+    recipe = cfg.model_dump(mode="json", include={"corpus", "model", "acoustic", "vocoder"})
+    return ids.run_id(cfg.name, ids.digest(recipe))
+
+
+def _log_history(history: list[dict[str, Any]]) -> None:
+    """The worker's loss curves, as MLflow metrics with their steps (``<part>_<metric>``)."""
+    import mlflow
+
+    for entry in history:
+        named = {f"{entry['part']}_{k}": float(v) for k, v in entry["metrics"].items()}
+        mlflow.log_metrics(named, step=int(entry["step"]))
 
 
 @flow(name="train-generator")
@@ -53,30 +57,28 @@ def train_flow(
 ) -> dict[str, Any]:
     """Train a generator model, log it to MLflow, register it and set its alias."""
     logger = get_run_logger()
-    cfg = resolve_train_config(config)
-    if dask_address:
-        cfg = cfg.model_copy(
-            update={"compute": cfg.compute.model_copy(update={"dask_address": dask_address})}
-        )
-    store = Store(output)
-    store.check_writable()
-    # Same data + model + hyperparameters -> same id -> same checkpoints: an interrupted run resumes.
-    recipe = cfg.model_dump(mode="json", include={"corpus", "model", "acoustic", "vocoder"})
-    train_id = (
-        f"{cfg.name}-{hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]}"
-    )
+    cfg = resolve(config, TrainConfig, load_train_config)
+    compute = with_compute(cfg.compute, dask_address, None)
+    compute = compute.model_copy(update={"n_workers": compute.n_workers or 1})
+    store = open_store(output)
+    train_id = train_id_for(cfg)
+    done = runs.completed(store, train_id)
+    if done is not None:
+        logger.warning("training %s is already complete under %s", train_id, store.url)
+        return done
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
-    compute = cfg.compute.model_copy(update={"n_workers": cfg.compute.n_workers or 1})
     with tracking.start_run(
         uri, cfg.tracking.experiment, train_id, {"audio_synth.train_id": train_id}
     ) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
         gpus = effective_gpus(compute, compute.gpu_per_task)
         summary = train_on_cluster.with_options(task_runner=dask_runner(compute, gpus))(
-            cfg, store, train_id, uri, run.info.run_id, gpus
+            cfg.model_copy(update={"compute": compute}), store, train_id, gpus
         )
-        tts = _load_model(store, f"models/{train_id}")
-        tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, int | float)})
+        _log_history(summary.pop("history"))
+        tts = _load_model(store, layout.model_dir(train_id))
+        metrics = {k: v for k, v in summary.items() if isinstance(v, int | float)}
+        tracking.log_metrics(metrics)
         prompts = corpus_texts(cfg.corpus)[:3] or ["Hello from audio synth."]
         clips = {
             f"sample-{i}.flac": audio.encode(c, tts.sample_rate_hz)
@@ -96,15 +98,17 @@ def train_flow(
     logger.warning(
         "registered %s version %s (aliases: %s)", cfg.registry.model_name, version, aliases
     )
-    return {
+    result = {
         "train_id": train_id,
         "model_name": cfg.registry.model_name,
         "version": version,
         "aliases": aliases,
         "model_uri": f"models:/{cfg.registry.model_name}/{version}",
         "mlflow_run_id": mlflow_run_id,
+        "metrics": metrics,
         "summary": summary,
     }
+    return runs.commit(store, "train", train_id, result, cfg.model_dump(mode="json"))
 
 
 def _has_alias(name: str, alias: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -12,16 +11,17 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
 from audio_synth_core.config.models import ValidateConfig, load_validate_config
+from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.inputs.datasets import discover
-from audio_synth_core.pipeline import planning
-from audio_synth_core.pipeline.planning import ShardSpec
-from audio_synth_core.store import layout
+from audio_synth_core.pipeline import runs
+from audio_synth_core.pipeline.runs import ShardSpec
+from audio_synth_core.store import ids, layout
 from audio_synth_core.store.storage import Store
 from flows import tracking
-from flows.catalog import validators_json
 from flows.compute import dask_runner
+from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
+from flows.prepare import open_store, resolve, validator_specs, with_compute
 from flows.progress import gather
-from flows.reporting import GateFailed, assess_run, gate_message, log_assessment
 from tasks.validate import validate_shard_task
 
 
@@ -37,11 +37,7 @@ def validate_shards(
 
 
 def resolve_validate_config(config: str | dict[str, Any] | ValidateConfig | None) -> ValidateConfig:
-    if isinstance(config, ValidateConfig):
-        return config
-    if isinstance(config, dict):
-        return load_validate_config(None, config)
-    return load_validate_config(config)
+    return resolve(config or {}, ValidateConfig, load_validate_config)
 
 
 @flow(name="validate-dataset")
@@ -55,28 +51,26 @@ def validate_flow(
     """Validate every audio file under ``input_url``; metrics, reports and manifest go to ``output``."""
     logger = get_run_logger()
     cfg = resolve_validate_config(config)
-    compute = cfg.compute.model_copy(
-        update={k: v for k, v in {"dask_address": dask_address, "n_workers": workers}.items() if v}
-    )
-    validators = validators_json(cfg.validation) or json.dumps([])
-    store = Store(output, cfg.output_storage_options)
-    store.check_writable()
+    compute = with_compute(cfg.compute, dask_address, workers)
+    validators = validator_specs(cfg.validation) or json.dumps([])
+    store = open_store(output, cfg.output_storage_options)
     items = discover(input_url, cfg.input_storage_options)
-    digest = hashlib.sha256("".join(items.column("id").to_pylist()).encode() + validators.encode())
-    run_id = f"{cfg.name}-{digest.hexdigest()[:12]}"
-    shards = planning.make_shards(run_id, items.num_rows, cfg.sharding.items_per_shard)
-    if store.exists(layout.manifest(run_id)):
+    digest = ids.stream_digest(items.column("id").to_pylist(), validators)
+    run_id = ids.run_id(cfg.name, digest)
+    done = runs.completed(store, run_id)
+    if done is not None:
         logger.warning("validation run %s is already complete under %s", run_id, store.url)
-        return store.read_json(layout.manifest(run_id))
-    offset, done = 0, set(store.list(layout.items_dir(run_id)))
-    for spec in shards:
-        if f"{spec.name}.parquet" not in done:
-            store.write_table(
-                layout.items_part(run_id, spec.name), items.slice(offset, spec.n_items)
-            )
-        offset += spec.n_items
-    finished = set(store.list(layout.validation_dir(run_id)))
-    pending = [s for s in shards if f"{s.name}.parquet" not in finished]
+        return done
+    shards = runs.make_shards(run_id, items.num_rows, cfg.sharding.items_per_shard)
+    # Nothing is generated: the discovered items are the run's items, and a shard is done when
+    # its validation part exists.
+    pending = runs.prepare(
+        store,
+        items,
+        shards,
+        layout.items_dir(run_id),
+        lambda s: layout.validation_part(s.run_id, s.name),
+    )
     logger.warning("validation run %s: %d items in %d shards", run_id, items.num_rows, len(shards))
     start = time.perf_counter()
     result = validate_shards.with_options(task_runner=dask_runner(compute))(
@@ -84,10 +78,11 @@ def validate_flow(
     )
     wall_s = time.perf_counter() - start
     if result["errors"]:
-        raise RuntimeError(
-            f"{len(result['errors'])} shards failed (first: {result['errors'][0]}); re-run to resume"
+        raise AudioSynthError(
+            f"{len(result['errors'])} of {len(pending)} shards failed after retries "
+            f"(first: {result['errors'][0]}); re-run the same command to resume"
         )
-    df, assessment, urls = assess_run(store, run_id, cfg.validation)
+    df, assessment, urls = assess_run(store, run_id, cfg.validation, cfg.input_storage_options)
     audio_s = float(df["duration_s"].fillna(0).sum()) if "duration_s" in df.columns else 0.0
     metrics = {
         "items": len(df),
@@ -105,17 +100,17 @@ def validate_flow(
         tracking.log_metrics(metrics)
         log_assessment(assessment, store, urls)
         mlflow_run_id = run.info.run_id
-    manifest = {
-        "run_id": run_id,
+    summary = {
         "input": input_url,
+        "n_shards": len(shards),
+        "items": f"{layout.items_dir(run_id)}/",
         "metrics": metrics,
         "assessment": assessment.summary,
         "gate": {"passed": assessment.gate_passed, "reasons": assessment.gate_reasons},
         "reports": urls,
         "mlflow_run_id": mlflow_run_id,
-        "config": cfg.model_dump(mode="json"),
     }
-    store.write_json(layout.manifest(run_id), manifest)
+    manifest = runs.commit(store, "validate", run_id, summary, cfg.model_dump(mode="json"))
     if not assessment.gate_passed:
         raise GateFailed(gate_message(run_id, assessment, urls), manifest)
     return manifest

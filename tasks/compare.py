@@ -1,5 +1,5 @@
 """The comparison task: one candidate generator speaks every prompt -> its audio files and one
-committed metrics Parquet under ``compare/<run_id>/<label>/``."""
+committed metrics Parquet under ``evaluations/<eval_id>/<label>/`` (see store/layout.py)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,19 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audio_synth_core.compare.comparison import CandidateSpec, Prompt, evaluate_candidate
+from audio_synth_core.compare.evaluate import evaluate_candidate
+from audio_synth_core.compare.prompts import Prompt
+from audio_synth_core.config.compare import CandidateSpec
+from audio_synth_core.models.registry import use_registry
+from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.plugins.cache import cached_generator, cached_validators
+from audio_synth_core.store import layout
 from audio_synth_core.store.storage import Store
-from flows import tracking
+from tasks.retry import retry_on_infrastructure
 
 
-def candidate_dir(run_id: str, label: str) -> str:
-    return f"compare/{run_id}/{label}"
-
-
-def metrics_part(run_id: str, label: str) -> str:
-    """Written last: a candidate is done exactly when this file exists."""
-    return f"{candidate_dir(run_id, label)}/metrics.parquet"
-
-
-def _summary(label: str, table: pa.Table, wall_s: float, skipped: bool) -> dict[str, Any]:
+def candidate_summary(label: str, table: pa.Table, wall_s: float, skipped: bool) -> dict[str, Any]:
+    """Counts and the generator's identity from a candidate's metrics table."""
     rows = table.select(
         [
             c
@@ -54,40 +51,42 @@ def _summary(label: str, table: pa.Table, wall_s: float, skipped: bool) -> dict[
 # Results stay in memory (a small dict); the metrics Parquet on storage is the cache.
 @task(
     name="evaluate-candidate",
-    task_run_name="evaluate-{label}",
+    task_run_name="evaluate-{spec.name}",
     cache_policy=NO_CACHE,
     persist_result=False,
+    retry_condition_fn=retry_on_infrastructure,
 )
 def evaluate_candidate_task(
-    run_id: str,
-    label: str,
+    spec: ShardSpec,
     candidate_json: str,
     prompts_json: str,
     validators_json: str,
     store: Store,
-    tracking_uri: str | None = None,
+    registry_uri: str | None = None,
     audio_format: str = "flac",
 ) -> dict[str, Any]:
+    """Evaluate the candidate ``spec.name`` of evaluation ``spec.run_id`` (idempotent)."""
     start = time.perf_counter()
-    part = metrics_part(run_id, label)
+    eval_id, label = spec.run_id, spec.name
+    part = layout.candidate_metrics(eval_id, label)
     if store.exists(part):
-        return _summary(label, store.read_table(part), time.perf_counter() - start, True)
-    spec = CandidateSpec.model_validate_json(candidate_json)
-    if tracking_uri and "model_uri" in spec.generator.params:
+        return candidate_summary(label, store.read_table(part), time.perf_counter() - start, True)
+    candidate = CandidateSpec.model_validate_json(candidate_json)
+    if registry_uri and "model_uri" in candidate.generator.params:
         # models:/ URIs load from this registry; a worker on another machine has no env for it.
-        tracking.set_uri(tracking_uri)
+        use_registry(registry_uri)
     prompts = [Prompt(**p) for p in json.loads(prompts_json)]
     generator = cached_generator(
-        spec.generator.name, json.dumps(spec.generator.params, sort_keys=True)
+        candidate.generator.name, json.dumps(candidate.generator.params, sort_keys=True)
     )
-    folder = f"{candidate_dir(run_id, label)}/audio"
 
     def sink(name: str, data: bytes) -> str:
-        store.write_bytes(f"{folder}/{name}", data)
-        return store.uri(f"{folder}/{name}")
+        rel = layout.candidate_audio(eval_id, label, name)
+        store.write_bytes(rel, data)
+        return store.uri(rel)
 
     frame = evaluate_candidate(
-        spec,
+        candidate,
         prompts,
         cached_validators(validators_json),
         generator=generator,
@@ -96,4 +95,4 @@ def evaluate_candidate_task(
     )
     table = pa.Table.from_pandas(frame, preserve_index=False)
     store.write_table(part, table)
-    return _summary(label, table, time.perf_counter() - start, False)
+    return candidate_summary(label, table, time.perf_counter() - start, False)

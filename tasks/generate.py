@@ -9,10 +9,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from audio_synth_core.pipeline.generate import generate_shard
-from audio_synth_core.pipeline.planning import ShardSpec
+from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.pipeline.validate import validate_shard
 from audio_synth_core.plugins.cache import cached_generator, cached_validators
 from audio_synth_core.store.storage import Store
+from tasks.retry import retry_on_infrastructure
 
 
 # Results stay in memory (small dicts); caching is off because outputs on storage are the cache.
@@ -21,6 +22,7 @@ from audio_synth_core.store.storage import Store
     task_run_name="generate-{spec.name}",
     cache_policy=NO_CACHE,
     persist_result=False,
+    retry_condition_fn=retry_on_infrastructure,
 )
 def generate_shard_task(
     spec: ShardSpec,
@@ -33,6 +35,6 @@ def generate_shard_task(
     gen = cached_generator(generator, generator_params_json)
     summary = generate_shard(spec, store, gen, batch_size).as_dict()
     if validators_json:
-        checked = validate_shard(spec.run_id, spec.name, store, cached_validators(validators_json))
+        checked = validate_shard(spec, store, cached_validators(validators_json))
         summary["validation"] = checked.as_dict()
     return summary

@@ -14,7 +14,9 @@ os.environ["AUDIO_SYNTH_HOME"] = str(_HOME)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
-import flows  # noqa: E402,F401 - environment defaults before Prefect is imported
+from flows.runtime import configure_environment  # noqa: E402
+
+configure_environment()  # environment defaults before Prefect is imported
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,3 +110,14 @@ def small_config(catalog: Path, output: str, **sections) -> dict:
     for key, value in sections.items():
         cfg[key] = {**cfg.get(key, {}), **value}
     return cfg
+
+
+def show(output: str) -> str:
+    """What ``audio-synth show OUTPUT`` prints (asserting it exits 0)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["show", output])
+    assert result.exit_code == 0, result.output
+    return result.output

@@ -1,6 +1,8 @@
 """Run-level assessment: items + validation -> fairness, data contract, gate verdict, report.
 
-Pure functions over a DataFrame, plus ``write_reports`` (the one side effect, at the edge).
+Pure functions over a DataFrame, plus ``write_reports`` (the one side effect, at the edge). What
+is known about a metric or a check comes from the validators (``MetricField``, ``flag_checks``,
+``report_section``), never from names written here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from audio_synth_core.config.models import ValidationConfig
 from audio_synth_core.reporting.run_report import build_report, write_report
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store, read_uri
+from audio_synth_core.validators.base import (
+    build_validator,
+    registered_fields,
+    registered_flag_checks,
+)
 
 # Attributes worth a breakdown when the catalog or voice table provides them.
 DEFAULT_ATTRIBUTES = ("gender", "age_band", "accent", "language", "voice", "category", "speaker")
@@ -64,11 +71,7 @@ def assess(
     if "failed_checks" in df.columns:
         checks = df["failed_checks"].dropna().str.split(",").explode()
         summary["failed_checks"] = checks.value_counts().to_dict()
-    flagged_privacy = 0
-    if "failed_checks" in df.columns:
-        flagged_privacy = int(
-            df["failed_checks"].fillna("").str.contains("privacy_similarity").sum()
-        )
+    flagged_privacy = count_flagged(df)
     summary["privacy_flags"] = flagged_privacy
     attrs = _attributes(df, cfg)
     metrics = [m for m in metric_columns(df) if df[m].notna().any()]
@@ -105,29 +108,49 @@ def assess(
     return Assessment(summary, fairness, contract, not reasons, reasons)
 
 
+def count_flagged(df: pd.DataFrame) -> int:
+    """Items that failed a check some validator declares in ``flag_checks`` (privacy risks)."""
+    if "failed_checks" not in df.columns:
+        return 0
+    flags = registered_flag_checks()
+    checks = df["failed_checks"].dropna().astype(str).str.split(",")
+    return int(checks.map(lambda names: not flags.isdisjoint(n.strip() for n in names)).sum())
+
+
+def sample_ranking(df: pd.DataFrame) -> tuple[str, bool] | None:
+    """The metric that ranks report samples, and whether its low values are the bad ones.
+
+    The present metric (with values) of the lowest ``sample_priority``; worst first by its
+    ``direction``, lowest values first when it has none. None: no such metric in ``df``.
+    """
+    candidates = sorted(
+        (f.sample_priority, f.name, f.direction)
+        for f in registered_fields().values()
+        if f.sample_priority is not None and f.name in df.columns and df[f.name].notna().any()
+    )
+    if not candidates:
+        return None
+    _, name, direction = candidates[0]
+    return name, direction != "lower"
+
+
 def pick_samples(
     df: pd.DataFrame, n: int, storage_options: dict[str, Any] | None = None
 ) -> list[dict]:
-    """Audio of the worst and best items (by pass/fail, then the first available quality score)."""
+    """Audio of the worst and best items (by pass/fail, then by ``sample_ranking``)."""
     if n == 0 or "audio_uri" not in df.columns:
         return []
     ok = df[(df["status"] == schema.STATUS_OK) & df["audio_uri"].notna()].copy()
     if ok.empty:
         return []
-    score_col = next(
-        (
-            c
-            for c in ("mos_ovrl", "wer", "snr_db", "rms_dbfs")
-            if c in ok.columns and ok[c].notna().any()
-        ),
-        None,
-    )
+    ranking = sample_ranking(ok)
+    score_col = ranking[0] if ranking else None
     ok["_passed"] = ok["passed"].fillna(False).astype(bool) if "passed" in ok.columns else True
-    ascending = score_col != "wer"  # low WER is good, low MOS/SNR is bad
-    key = ["_passed"] + ([score_col] if score_col else [])
-    ranked = ok.sort_values(
-        key, ascending=[True] + ([ascending] if score_col else []), na_position="first"
-    )
+    key, ascending = ["_passed"], [True]
+    if ranking:
+        key.append(ranking[0])
+        ascending.append(ranking[1])
+    ranked = ok.sort_values(key, ascending=ascending, na_position="first")
     half = max(1, n // 2)
     chosen = [("worst", r) for r in ranked.head(half).itertuples()] + [
         ("best", r) for r in ranked.tail(n - half).iloc[::-1].itertuples()
@@ -159,6 +182,12 @@ def pick_samples(
     return samples
 
 
+def validator_sections(df: pd.DataFrame, cfg: ValidationConfig) -> list[tuple[str, str]]:
+    """The run report's sections contributed by the configured validators, in config order."""
+    validators = [build_validator(spec.name, spec.params) for spec in cfg.validators]
+    return [section for v in validators if (section := v.report_section(df)) is not None]
+
+
 def write_reports(
     store: Store,
     run_id: str,
@@ -166,17 +195,21 @@ def write_reports(
     assessment: Assessment,
     cfg: ValidationConfig,
     docs_dir: str,
-    similarity_threshold: float | None = None,
+    audio_storage_options: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """report.json + report.html (+ Data Docs) under the run's reports folder; returns their URLs."""
-    samples = pick_samples(df, cfg.report_samples)
+    """report.json + report.html (+ Data Docs) under the run's reports folder; returns their URLs.
+
+    Sample audio is read with ``audio_storage_options`` (default: the output store's own)."""
+    if audio_storage_options is None:
+        audio_storage_options = store.storage_options
+    samples = pick_samples(df, cfg.report_samples, audio_storage_options)
     report_json, html = build_report(
         assessment.summary,
         df,
         assessment.fairness,
         assessment.contract,
         samples,
-        similarity_threshold=similarity_threshold,
+        sections=validator_sections(df, cfg),
         data_docs_href="data_docs/index.html",
     )
     reports = layout.reports_dir(run_id)
@@ -185,7 +218,7 @@ def write_reports(
             store.write_bytes(
                 f"{reports}/data_docs/{path.relative_to(docs_dir).as_posix()}", path.read_bytes()
             )
-    urls = write_report(report_json, html, store.uri(reports))
+    urls = write_report(report_json, html, store, reports)
     return {**urls, "data_docs": store.uri(f"{reports}/data_docs/index.html")}
 
 

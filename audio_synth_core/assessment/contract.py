@@ -4,6 +4,10 @@
 Parquet) in an ephemeral GX context: nothing is persisted except, when ``docs_dir`` is given, the
 Data Docs HTML site written into that folder. ``great_expectations`` costs ~3.5 s to import, so it
 is imported inside the functions that need it.
+
+Metric columns are bounded by the validators that write them: every present column whose
+``MetricField`` (``validators.base.registered_fields``) has a ``valid_range`` gets a range
+expectation, so a new validator brings its own.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from audio_synth_core.store.schema import (
     STATUSES,
 )
 from audio_synth_core.store.serialize import json_safe as _json_safe
+from audio_synth_core.validators.base import registered_fields
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -48,12 +53,6 @@ NUMERIC_TYPES = [
     *("float32", "float64", "Int32Dtype", "Int64Dtype", "Float32Dtype", "Float64Dtype"),
 ]
 BOOL_TYPES = ["bool", "BooleanDtype"]
-# Metric columns validators may append (see validators); optional, checked when present.
-OPTIONAL_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "wer": (0.0, None),
-    "cer": (0.0, None),
-    "max_similarity": (-1.0, 1.0),
-}
 
 
 @dataclass
@@ -128,7 +127,7 @@ def build_expectations(
     """The contract's expectations for a table with these ``columns``.
 
     Every item-schema column is expected (and type-checked) whatever ``columns`` holds, so a
-    missing column fails the suite; optional metric columns are checked only when present.
+    missing column fails the suite; metric ranges (``metric_ranges``) apply to present columns.
     """
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column
@@ -164,14 +163,20 @@ def build_expectations(
         gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=SHA256_REGEX),
         # a failed row says why
         gxe.ExpectColumnValuesToNotBeNull(column="error", row_condition=failed),
-        gxe.ExpectColumnValuesToBeBetween(column="peak_dbfs", max_value=0.0),
-        gxe.ExpectColumnValuesToBeBetween(column="clipping_ratio", min_value=0.0, max_value=1.0),
-        gxe.ExpectColumnValuesToBeBetween(column="silence_ratio", min_value=0.0, max_value=1.0),
     ]
-    for name, (lo, hi) in OPTIONAL_RANGES.items():
-        if name in columns:
-            exps.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=lo, max_value=hi))
+    for name, (lo, hi) in metric_ranges(columns).items():
+        exps.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=lo, max_value=hi))
     return exps
+
+
+def metric_ranges(columns: Iterable[str]) -> dict[str, tuple[float | None, float | None]]:
+    """Column -> (min, max) of every column in ``columns`` a registered validator bounds."""
+    present = set(columns)
+    return {
+        name: f.valid_range
+        for name, f in registered_fields().items()
+        if f.valid_range is not None and name in present
+    }
 
 
 def _condition_text(cond: Any) -> str | None:

@@ -1,16 +1,15 @@
 """Fairness of a run: every metric broken down by voice attributes, pass-rate parity, coverage.
 
 Pure functions over the item-metadata DataFrame (one row per item). Point estimates and group
-counts come from fairlearn's ``MetricFrame``; 95% confidence intervals come from a Poisson
-bootstrap (each row gets an independent Poisson(1) weight per replicate), which resamples every
-group of every attribute from ONE weight matrix, so the cost is one ``n_boot x n_rows`` draw plus
-small matrix products, not a Python loop per replicate and group.
+counts come from fairlearn's ``MetricFrame``; 95% confidence intervals come from the Poisson
+bootstrap of ``assessment.bootstrap``, which resamples every group of every attribute from ONE
+weight matrix, so the cost is one ``n_boot x n_rows`` draw plus small matrix products, not a
+Python loop per replicate and group.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -19,13 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audio_synth_core.assessment.bootstrap import bootstrap_group_means, percentile_ci
 from audio_synth_core.store.serialize import json_safe as _json_safe
 
 UNKNOWN = "unknown"
 FOUR_FIFTHS = 0.8
 MIN_GROUP_N = 5
-# Cap on the size of one block of bootstrap weights (elements), to bound memory at any row count.
-BOOT_BLOCK_ELEMENTS = 4_000_000
 
 
 @dataclass
@@ -140,74 +138,6 @@ def _numeric(s: pd.Series) -> np.ndarray:
 def _passed(df: pd.DataFrame) -> np.ndarray:
     # A missing verdict (e.g. an item that failed generation) counts as not passed.
     return df["passed"].astype(object).where(df["passed"].notna(), False).astype(bool).to_numpy()
-
-
-def _bootstrap_group_means(
-    values: np.ndarray,
-    codes: Mapping[str, tuple[np.ndarray, int]],
-    n_boot: int,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Bootstrap means per attribute, shape (n_boot, n_groups, n_cols); NaN where none drawn.
-
-    ``values`` is (n_rows, n_cols) with NaN for missing; ``codes`` maps attribute -> (group code
-    per row, number of groups). Each block of Poisson(1) row weights, shape (b, n_rows), is drawn
-    once and shared by all attributes; per attribute, rows are sorted by group so a group is a
-    contiguous column slice of the block and its weighted sums are one matrix product.
-    """
-    n_rows, n_cols = values.shape
-    prepared = {}
-    out = {}
-    for attr, (c, k) in codes.items():
-        order = np.argsort(c, kind="stable")
-        bounds = np.searchsorted(c[order], np.arange(k + 1))
-        present = ~np.isnan(values[order])
-        # values and presence side by side: one product gives weighted sums and weighted counts
-        both = np.hstack([np.where(present, values[order], 0.0), present.astype(np.float64)])
-        prepared[attr] = (bounds, both)
-        out[attr] = np.full((n_boot, k, n_cols), np.nan)
-    block = max(1, BOOT_BLOCK_ELEMENTS // max(n_rows, 1))
-    for start in range(0, n_boot, block):
-        stop = min(n_boot, start + block)
-        w = poisson1_weights(rng, (stop - start, n_rows))
-        for attr, (bounds, both) in prepared.items():
-            for g in range(len(bounds) - 1):
-                lo, hi = bounds[g], bounds[g + 1]
-                if hi <= lo:
-                    continue
-                r = w[:, lo:hi] @ both[lo:hi]
-                sums, cnts = r[:, :n_cols], r[:, n_cols:]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out[attr][start:stop, g] = np.where(cnts > 0, sums / cnts, np.nan)
-    return out
-
-
-# Poisson(1) CDF: a weight is the number of CDF steps a uniform draw exceeds (inverse CDF).
-# Mass beyond 10 (~1e-8) is folded into 10.
-_POISSON1_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(10)]).astype(np.float32)
-
-
-def poisson1_weights(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Poisson(1) weights, ~4x faster than Generator.poisson: three vectorized comparisons give
-    0-3 for the 98% of draws below P(X<=2); the 8% tail is resolved exactly by searchsorted."""
-    u = rng.random(shape, dtype=np.float32)
-    w = (u > _POISSON1_CDF[0]).view(np.uint8)
-    w += u > _POISSON1_CDF[1]
-    tail = u > _POISSON1_CDF[2]
-    w += tail
-    idx = np.flatnonzero(tail)
-    w.reshape(-1)[idx] = np.searchsorted(_POISSON1_CDF, u.reshape(-1)[idx])
-    return w.astype(np.float64)  # the matmul would upcast a copy per slice otherwise
-
-
-def percentile_ci(boot: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    """Percentile bootstrap CI of the non-NaN draws; (None, None) with fewer than two."""
-    boot = boot[~np.isnan(boot)]
-    if boot.size < 2:
-        return None, None
-    a = (1.0 - confidence) / 2
-    lo, hi = np.quantile(boot, [a, 1.0 - a])
-    return float(lo), float(hi)
 
 
 def _stats(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -366,7 +296,7 @@ def fairness_report(
         a: (pd.Categorical(lab, categories=g).codes.astype(np.int64), len(g))
         for a, (lab, g) in prepared.items()
     }
-    boots = _bootstrap_group_means(values, codes, n_boot, np.random.default_rng(seed))
+    boots = bootstrap_group_means(values, codes, n_boot, np.random.default_rng(seed))
     for attr, (labels, groups) in prepared.items():
         by_group = _by_group(values, labels, attr)
         boot = boots[attr]

@@ -16,6 +16,7 @@ import numpy as np
 
 from audio_synth_core.errors import PluginError, UnknownVoiceError
 from audio_synth_core.plugins import registry as plugins
+from audio_synth_core.plugins.params import StrictParams
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,13 @@ class SynthesisRequest:
 
 
 class Generator(ABC):
-    """Base class of every generator plug-in (entry-point group ``audio_synth.generators``)."""
+    """Base class of every generator plug-in (entry-point group ``audio_synth.generators``).
+
+    A subclass declares its parameters as a ``plugins.params.StrictParams`` model and checks them in
+    ``__init__`` with ``parse_params(Model, self.name, params, "generator")`` (a ValueError names
+    every unknown or invalid key) before calling ``super().__init__`` with the parameters it
+    records (``describe()["params"]``, part of every item id).
+    """
 
     name: ClassVar[str]
 
@@ -86,6 +93,18 @@ class Generator(ABC):
     def describe(self) -> dict[str, Any]:
         """Name, version and parameters: stored with each item so any file can be regenerated."""
         return {"name": self.name, "version": self.version, "params": self.params}
+
+
+def given_params_with_defaults(
+    model: type[StrictParams], params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``params`` as given (not coerced), plus every parameter they leave out at its default, in
+    the model's field order; call after ``parse_params`` accepted them. ``onnx`` and ``hf-vits``
+    have always recorded their parameters this way (they go into item ids)."""
+    return {
+        name: params[name] if name in params else field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+    }
 
 
 def build_generator(name: str, params: Mapping[str, Any] | None = None) -> Generator:

@@ -28,13 +28,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from audio_synth_core.errors import GenerationError, PluginError, UnknownVoiceError
-from audio_synth_core.generators.base import Generator, SynthesisRequest, VoiceInfo
-from audio_synth_core.generators.onnx import directory_digest, fetch_directory
+from audio_synth_core.generators.base import (
+    Generator,
+    SynthesisRequest,
+    VoiceInfo,
+    given_params_with_defaults,
+)
+from audio_synth_core.generators.model_folders import directory_digest, fetch_directory
+from audio_synth_core.plugins.params import StrictParams, parse_params
 
 INSTALL_HINT = "pip install 'audio-synth[hf]'"
-DEVICES = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DEVICES = r"^(auto|cpu|cuda(:\d+)?)$"
 _NON_ROMAN = re.compile(r"[^\x00-\x7F]")
 
 
@@ -105,25 +112,17 @@ def load_vits(
         return loaded
 
 
-_DEFAULTS: dict[str, Any] = {
-    "model_url": None,
-    "device": "auto",
-    "batch_size": 1,
-    "noise_scale": None,
-    "noise_scale_duration": None,
-    "speaking_rate": None,
-    "language": None,
-    "storage_options": None,
-}
+class HFVitsParams(StrictParams):
+    """Where the model is, where it runs, and its sampling settings; see ``HFVitsGenerator``."""
 
-
-def _non_negative(key: str, value: Any, strict: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"hf-vits parameter {key!r} must be a number, got {value!r}")
-    if value < 0 or (strict and value == 0):
-        raise ValueError(f"hf-vits parameter {key!r} must be {'> 0' if strict else '>= 0'}")
+    model_url: str = Field(min_length=1)
+    device: str = Field("auto", pattern=DEVICES)
+    batch_size: int = Field(1, ge=1)
+    noise_scale: float | None = Field(None, ge=0)
+    noise_scale_duration: float | None = Field(None, ge=0)
+    speaking_rate: float | None = Field(None, gt=0)
+    language: str | None = None
+    storage_options: dict[str, Any] | None = None
 
 
 class HFVitsGenerator(Generator):
@@ -142,29 +141,13 @@ class HFVitsGenerator(Generator):
     name: ClassVar[str] = "hf-vits"
 
     def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(_DEFAULTS))
-        if unknown:
-            raise TypeError(
-                f"unknown hf-vits parameter(s) {', '.join(unknown)}; known: {', '.join(_DEFAULTS)}"
-            )
-        merged = {**_DEFAULTS, **params}
-        if not isinstance(merged["model_url"], str) or not merged["model_url"]:
-            raise TypeError("hf-vits parameter 'model_url' is required (a folder or fsspec URL)")
-        if not isinstance(merged["device"], str) or not DEVICES.match(merged["device"]):
-            raise ValueError(
-                f"hf-vits parameter 'device' must be auto, cpu or cuda[:N], got {merged['device']!r}"
-            )
-        size = merged["batch_size"]
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"hf-vits parameter 'batch_size' must be a positive integer: {size!r}")
-        _non_negative("noise_scale", merged["noise_scale"])
-        _non_negative("noise_scale_duration", merged["noise_scale_duration"])
-        _non_negative("speaking_rate", merged["speaking_rate"], strict=True)
-        super().__init__(**merged)
+        self.config = parse_params(HFVitsParams, self.name, params, "generator")
+        # Recorded as before (item ids hash it): the given values, the defaults of the others.
+        super().__init__(**given_params_with_defaults(HFVitsParams, params))
 
     def _loaded(self) -> _Loaded:
-        p = self.params
-        return load_vits(p["model_url"], p["device"], p["storage_options"])
+        c = self.config
+        return load_vits(c.model_url, c.device, c.storage_options)
 
     @property
     def version(self) -> str:
@@ -176,7 +159,7 @@ class HFVitsGenerator(Generator):
 
     def voices(self) -> list[VoiceInfo]:
         loaded = self._loaded()
-        language = self.params["language"] or loaded.tokenizer.language or "und"
+        language = self.config.language or loaded.tokenizer.language or "und"
         speakers = int(loaded.model.config.num_speakers)
         if speakers <= 1:
             return [VoiceInfo(name="default", language=language)]
@@ -186,16 +169,15 @@ class HFVitsGenerator(Generator):
         ]
 
     def _settings(self, loaded: _Loaded) -> tuple[float, float, float]:
-        config = loaded.model.config
-        p = self.params
+        model, c = loaded.model.config, self.config
         return (
-            float(config.noise_scale if p["noise_scale"] is None else p["noise_scale"]),
+            float(model.noise_scale if c.noise_scale is None else c.noise_scale),
             float(
-                config.noise_scale_duration
-                if p["noise_scale_duration"] is None
-                else p["noise_scale_duration"]
+                model.noise_scale_duration
+                if c.noise_scale_duration is None
+                else c.noise_scale_duration
             ),
-            float(config.speaking_rate if p["speaking_rate"] is None else p["speaking_rate"]),
+            float(model.speaking_rate if c.speaking_rate is None else c.speaking_rate),
         )
 
     def _ids(self, loaded: _Loaded, text: str) -> list[int]:
@@ -235,7 +217,7 @@ class HFVitsGenerator(Generator):
         stochastic = noise > 0 or (
             noise_duration > 0 and loaded.model.config.use_stochastic_duration_prediction
         )
-        size = 1 if stochastic else self.params["batch_size"]
+        size = 1 if stochastic else self.config.batch_size
         model, device = loaded.model, loaded.device
         for speaker, items in groups.items():
             items.sort(key=lambda item: len(item[1]))

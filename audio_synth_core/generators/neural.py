@@ -10,15 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from audio_synth_core.errors import GenerationError
 from audio_synth_core.generators.base import Generator, SynthesisRequest, VoiceInfo
+from audio_synth_core.plugins.params import StrictParams, parse_params
 
-PARAMS = {"model_uri", "device", "batch_size", "vocoder", "language"}
+
+class NeuralParams(StrictParams):
+    """Which model (``models:/name@alias``, ``models:/name/3``, ``runs:/...`` or a folder), where
+    it runs, how many items per forward pass, an optional vocoder swap, and the voice's language."""
+
+    model_uri: str = Field(min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(16, ge=1)
+    vocoder: str | None = None
+    language: str = "en-us"
 
 
 @lru_cache(maxsize=4)
@@ -33,25 +44,18 @@ class NeuralGenerator(Generator):
     name: ClassVar[str] = "neural"
 
     def __init__(self, **params: Any) -> None:
-        unknown = set(params) - PARAMS
-        if unknown:
-            raise TypeError(f"unknown neural generator parameter(s): {', '.join(sorted(unknown))}")
-        if not params.get("model_uri"):
-            raise ValueError(
-                "neural generator needs model_uri (models:/name@alias, runs:/..., or a folder)"
-            )
-        device = params.get("device", "auto")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+        self.config = config = parse_params(NeuralParams, self.name, params, "generator")
+        # Recorded exactly as given (item ids hash it), without defaults.
         super().__init__(**params)
         from audio_synth_core.models.registry import resolve_model_uri
 
-        self._uri, self._version = resolve_model_uri(params["model_uri"])
+        self._uri, self._version = resolve_model_uri(config.model_uri)
+        device = config.device
         self._device = (
             ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         )
-        self.batch_size = int(params.get("batch_size", 16))
-        self.language = params.get("language", "en-us")
+        self.batch_size = config.batch_size
+        self.language = config.language
 
     def __getstate__(self) -> dict[str, Any]:
         return {"params": self.params, "_uri": self._uri, "_version": self._version}
@@ -61,7 +65,7 @@ class NeuralGenerator(Generator):
 
     @property
     def model(self):
-        return _load(self._uri, self._device, self.params.get("vocoder"))
+        return _load(self._uri, self._device, self.config.vocoder)
 
     @property
     def version(self) -> str:

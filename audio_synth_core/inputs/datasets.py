@@ -13,7 +13,6 @@ Accepted inputs (any fsspec URL):
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import posixpath
@@ -24,7 +23,7 @@ import pyarrow as pa
 
 from audio_synth_core.errors import CatalogError
 from audio_synth_core.pipeline import runs
-from audio_synth_core.store import layout, schema
+from audio_synth_core.store import ids, layout, schema
 from audio_synth_core.store.storage import Store
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -37,7 +36,7 @@ def _item(
 ) -> dict:
     fmt = rel.rsplit(".", 1)[-1].lower()
     return {
-        "id": hashlib.sha256(f"{store.url}/{rel}".encode()).hexdigest()[:20],
+        "id": ids.content_id(store.uri(rel)),
         "catalog_id": catalog_id,
         "chunk_index": 0,
         "text": text,

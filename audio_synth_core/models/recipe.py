@@ -11,12 +11,8 @@ import torch
 from audio_synth_core.config.models import TrainConfig
 from audio_synth_core.errors import ConfigError
 from audio_synth_core.models.corpus import build_corpus
-from audio_synth_core.models.training import (
-    AcousticHParams,
-    VocoderHParams,
-    train_acoustic,
-    train_vocoder,
-)
+from audio_synth_core.models.training.acoustic import AcousticHParams, train_acoustic
+from audio_synth_core.models.training.vocoder import VocoderHParams, train_vocoder
 from audio_synth_core.models.tts import TTSModel
 
 

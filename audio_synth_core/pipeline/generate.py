@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from audio_synth_core import audio
 from audio_synth_core.generators.base import Generator, SynthesisRequest
-from audio_synth_core.pipeline.planning import STATUS_PENDING, ShardSpec
+from audio_synth_core.pipeline.planning import STATUS_PENDING
+from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 

@@ -1,4 +1,5 @@
-"""Planning: catalog rows -> items with content-derived ids -> shards of many items.
+"""Planning a catalog run: catalog rows -> items with content-derived ids -> shards, with changes
+marked against the previous complete run.
 
 The plan is deterministic: the same config and catalog give the same ids, seeds and shards, so the
 run id (a hash of the plan) names the same run on every attempt, and finished shards are skipped.
@@ -6,35 +7,24 @@ run id (a hash of the plan) names the same run on every attempt, and finished sh
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from audio_synth_core.config.models import RunConfig
 from audio_synth_core.errors import UnknownVoiceError
 from audio_synth_core.generators.base import Generator
 from audio_synth_core.inputs import text
-from audio_synth_core.inputs.catalog import CatalogRow
-from audio_synth_core.store import schema
+from audio_synth_core.inputs.catalog import CatalogRow, read_catalog
+from audio_synth_core.pipeline.runs import ShardSpec, latest_run_id, make_shards
+from audio_synth_core.store import ids, layout, schema
+from audio_synth_core.store.storage import Store
 
 STATUS_PENDING = "pending"
-
-
-@dataclass(frozen=True)
-class ShardSpec:
-    """What a worker needs to run one shard: small, so it travels cheaply to any worker."""
-
-    run_id: str
-    index: int
-    n_items: int
-
-    @property
-    def name(self) -> str:
-        return f"part-{self.index:05d}"
 
 
 @dataclass(frozen=True)
@@ -46,12 +36,8 @@ class Plan:
     gone: pa.Table
 
 
-def _digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def item_seed(base_seed: int, catalog_id: str, chunk_index: int) -> int:
-    return int(_digest(base_seed, catalog_id, chunk_index)[:8], 16) & 0x7FFFFFFF
+    return ids.seed_of(base_seed, catalog_id, chunk_index)
 
 
 def choose_voice(row: CatalogRow, cfg: RunConfig, generator: Generator) -> tuple[str, str]:
@@ -116,7 +102,7 @@ def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator
                     attrs[key] = value
         attributes = json.dumps(attrs, sort_keys=True, default=str)
         if error is not None:
-            item_id = _digest("failed", row.catalog_id, row.row_number, error)[:20]
+            item_id = ids.content_id("failed", row.catalog_id, row.row_number, error)
             items.append(
                 {
                     **base,
@@ -134,7 +120,7 @@ def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator
             continue
         for index, chunk_text in enumerate(chunks):
             seed = item_seed(cfg.voices.seed, row.catalog_id, index)
-            item_id = _digest(
+            item_id = ids.content_id(
                 row.catalog_id,
                 index,
                 chunk_text,
@@ -145,7 +131,7 @@ def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator
                 base["generator_params"],
                 seed,
                 cfg.output.audio_format,
-            )[:20]
+            )
             items.append(
                 {
                     **base,
@@ -169,19 +155,11 @@ def plan_table(items: list[dict[str, Any]]) -> pa.Table:
     )
 
 
-def make_shards(run_id: str, n_items: int, items_per_shard: int) -> list[ShardSpec]:
-    return [
-        ShardSpec(run_id, i, min(items_per_shard, n_items - start))
-        for i, start in enumerate(range(0, n_items, items_per_shard))
-    ]
-
-
 def run_id_for(items: pa.Table, cfg: RunConfig) -> str:
-    h = hashlib.sha256()
-    for item_id in items.column("id").to_pylist():
-        h.update(item_id.encode())
-    h.update(f"|{cfg.sharding.items_per_shard}|{schema.SCHEMA_VERSION}".encode())
-    return f"{cfg.name}-{h.hexdigest()[:12]}"
+    digest = ids.stream_digest(
+        items.column("id").to_pylist(), cfg.sharding.items_per_shard, schema.SCHEMA_VERSION
+    )
+    return ids.run_id(cfg.name, digest)
 
 
 # Columns copied from the previous run for unchanged items, so they need no regeneration.
@@ -224,3 +202,30 @@ def mark_changes(items: pa.Table, previous: pa.Table | None) -> tuple[pa.Table, 
         pa.Table.from_pandas(df, schema=schema.ITEM_SCHEMA, preserve_index=False),
         pa.Table.from_pandas(gone, schema=gone_schema, preserve_index=False),
     )
+
+
+def build_plan(cfg: RunConfig, generator: Generator, store: Store) -> Plan:
+    """Deterministic plan of the run, with changes marked against the last complete catalog run."""
+    items = plan_table(expand_rows(read_catalog(cfg.catalog), cfg, generator))
+    run_id = run_id_for(items, cfg)
+    previous_id = latest_run_id(store, "catalog")
+    previous = None
+    if previous_id and previous_id != run_id:
+        previous = store.read_tables(layout.items_dir(previous_id))
+    items, gone = mark_changes(items, previous)
+    shards = make_shards(run_id, items.num_rows, cfg.sharding.items_per_shard)
+    return Plan(run_id, items, shards, previous_id if previous is not None else None, gone)
+
+
+def changes_table(plan: Plan) -> pa.Table:
+    """new / unchanged / gone per id versus the previous run."""
+    current = plan.items.select(["id", "catalog_id", "change"])
+    gone = plan.gone.append_column(
+        "change", pa.array([schema.CHANGE_GONE] * plan.gone.num_rows, pa.string())
+    )
+    return pa.concat_tables([current, gone.cast(current.schema)])
+
+
+def change_counts(changes: pa.Table) -> dict[str, int]:
+    counts = pd.Series(changes.column("change").to_pylist()).value_counts().to_dict()
+    return {c: int(counts.get(c, 0)) for c in schema.CHANGES}

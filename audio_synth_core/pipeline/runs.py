@@ -1,104 +1,152 @@
-"""Run bookkeeping: plan a run against what the output already holds, and commit it.
+"""The run lifecycle every flow shares: prepare, (the flow maps its shards), commit, read back.
 
-Outputs are the source of truth: a shard is done when its items part exists, a run is done when its
-manifest exists, and the last complete run is named by LATEST.json.
+Outputs are the source of truth: a shard is done when its done-marker part exists, a run is done
+when its manifest exists (written last), and LATEST.json names the last complete run of any kind.
+A flow differs only in what it plans and what it does after its shards:
+
+    done = runs.completed(store, run_id)          # a finished run is returned, not redone
+    pending = runs.prepare(store, run_id, items, shards, plan_dir, done_part)
+    ... map a task over ``pending`` ...
+    manifest = runs.commit(store, kind, run_id, summary, config)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-from audio_synth_core.config.models import RunConfig
-from audio_synth_core.generators.base import Generator
-from audio_synth_core.inputs.catalog import read_catalog
-from audio_synth_core.pipeline.planning import (
-    Plan,
-    ShardSpec,
-    expand_rows,
-    make_shards,
-    mark_changes,
-    plan_table,
-    run_id_for,
-)
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 
-
-def latest_run_id(store: Store) -> str | None:
-    if not store.exists(layout.LATEST):
-        return None
-    return store.read_json(layout.LATEST)["run_id"]
+KINDS = ("catalog", "validate", "train", "compare")
 
 
-def build_plan(cfg: RunConfig, generator: Generator, store: Store) -> Plan:
-    """Deterministic plan of the run, with changes marked against the last complete run."""
-    items = plan_table(expand_rows(read_catalog(cfg.catalog), cfg, generator))
-    run_id = run_id_for(items, cfg)
-    previous_id = latest_run_id(store)
-    previous = None
-    if previous_id and previous_id != run_id:
-        previous = store.read_tables(layout.items_dir(previous_id))
-    items, gone = mark_changes(items, previous)
-    shards = make_shards(run_id, items.num_rows, cfg.sharding.items_per_shard)
-    return Plan(run_id, items, shards, previous_id if previous is not None else None, gone)
+@dataclass(frozen=True)
+class ShardSpec:
+    """What a worker needs to run one shard: small, so it travels cheaply to any worker.
+
+    ``label`` names a shard that is not a slice of items (e.g. a compare candidate)."""
+
+    run_id: str
+    index: int
+    n_items: int
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or f"part-{self.index:05d}"
 
 
-def is_complete(store: Store, run_id: str) -> bool:
-    return store.exists(layout.manifest(run_id))
+def make_shards(run_id: str, n_items: int, items_per_shard: int) -> list[ShardSpec]:
+    """Consecutive slices of ``items_per_shard`` items (the last one shorter)."""
+    return [
+        ShardSpec(run_id, i, min(items_per_shard, n_items - start))
+        for i, start in enumerate(range(0, n_items, items_per_shard))
+    ]
 
 
-def write_plan(store: Store, plan: Plan) -> None:
-    """Write each shard's planned items once (a resumed run finds them already there)."""
-    existing = set(store.list(f"{layout.run_dir(plan.run_id)}/plan"))
+def completed(store: Store, run_id: str) -> dict[str, Any] | None:
+    """The manifest of ``run_id`` when that run is complete, else None."""
+    rel = layout.manifest(run_id)
+    return store.read_json(rel) if store.exists(rel) else None
+
+
+def write_parts(store: Store, folder: str, items: pa.Table, shards: Sequence[ShardSpec]) -> None:
+    """Write each shard's slice of ``items`` under ``folder`` once (a resumed run finds them)."""
+    existing = set(store.list(folder))
     offset = 0
-    for spec in plan.shards:
+    for spec in shards:
         if f"{spec.name}.parquet" not in existing:
-            store.write_table(
-                layout.plan_part(plan.run_id, spec.name), plan.items.slice(offset, spec.n_items)
-            )
+            store.write_table(f"{folder}/{spec.name}.parquet", items.slice(offset, spec.n_items))
         offset += spec.n_items
 
 
-def pending_shards(store: Store, plan: Plan) -> list[ShardSpec]:
-    """Shards whose metadata part is not committed yet."""
-    done = set(store.list(layout.items_dir(plan.run_id)))
-    return [s for s in plan.shards if f"{s.name}.parquet" not in done]
+def pending(
+    store: Store, shards: Sequence[ShardSpec], done_part: Callable[[ShardSpec], str]
+) -> list[ShardSpec]:
+    """Shards whose done-marker part does not exist yet (one listing per folder, not per shard)."""
+    listed: dict[str, set[str]] = {}
+    out = []
+    for spec in shards:
+        folder, _, name = done_part(spec).rpartition("/")
+        if folder not in listed:
+            listed[folder] = set(store.list(folder))
+        if name not in listed[folder]:
+            out.append(spec)
+    return out
 
 
-def changes_table(plan: Plan) -> pa.Table:
-    current = plan.items.select(["id", "catalog_id", "change"])
-    gone = plan.gone.append_column(
-        "change", pa.array([schema.CHANGE_GONE] * plan.gone.num_rows, pa.string())
-    )
-    return pa.concat_tables([current, gone.cast(current.schema)])
+def prepare(
+    store: Store,
+    items: pa.Table,
+    shards: Sequence[ShardSpec],
+    plan_dir: str,
+    done_part: Callable[[ShardSpec], str],
+) -> list[ShardSpec]:
+    """Write the plan parts (idempotent) and return the shards still to do."""
+    write_parts(store, plan_dir, items, shards)
+    return pending(store, shards, done_part)
 
 
-def commit_run(
-    store: Store, plan: Plan, summary: dict[str, Any], config: RunConfig
+def commit(
+    store: Store,
+    kind: str,
+    run_id: str,
+    summary: Mapping[str, Any],
+    config: Mapping[str, Any],
+    previous_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Write the changes table, then the manifest (last), then point LATEST at this run."""
-    changes = changes_table(plan)
-    store.write_table(layout.changes(plan.run_id), changes)
-    counts = pd.Series(changes.column("change").to_pylist()).value_counts().to_dict()
+    """Write the manifest (last: the run is complete exactly when it exists), then LATEST.json."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown run kind {kind!r}; known: {', '.join(KINDS)}")
     manifest = {
-        "run_id": plan.run_id,
+        "run_id": run_id,
+        "kind": kind,
         "schema_version": schema.SCHEMA_VERSION,
         "completed_at": dt.datetime.now(dt.UTC).isoformat(),
-        "previous_run_id": plan.previous_run_id,
-        "n_shards": len(plan.shards),
-        "items": f"{layout.items_dir(plan.run_id)}/",
-        "changes": {c: int(counts.get(c, 0)) for c in schema.CHANGES},
-        "config": config.model_dump(mode="json"),
+        "previous_run_id": previous_run_id,
+        "config": dict(config),
         **summary,
     }
-    store.write_json(layout.manifest(plan.run_id), manifest)
+    store.write_json(layout.manifest(run_id), manifest)
     store.write_json(
-        layout.LATEST, {"run_id": plan.run_id, "completed_at": manifest["completed_at"]}
+        layout.LATEST,
+        {"run_id": run_id, "kind": kind, "completed_at": manifest["completed_at"]},
     )
+    return manifest
+
+
+def latest_run_id(store: Store, kind: str | None = None) -> str | None:
+    """The last complete run (of ``kind``, when given: LATEST.json names any kind's last run)."""
+    if store.exists(layout.LATEST):
+        latest = store.read_json(layout.LATEST)
+        if kind is None or latest.get("kind", "catalog") == kind:
+            return latest["run_id"]
+    if kind is None:
+        return None
+    manifests = (completed(store, r) for r in list_runs(store))
+    found = [m for m in manifests if m and m.get("kind", "catalog") == kind]
+    return max(found, key=lambda m: m["completed_at"])["run_id"] if found else None
+
+
+def list_runs(store: Store) -> list[str]:
+    """Ids of the complete runs under the output."""
+    return [r for r in store.list(layout.RUNS) if store.exists(layout.manifest(r))]
+
+
+def read_manifest(store: Store, run_id: str | None = None) -> dict[str, Any]:
+    """The manifest of ``run_id`` (default: the last complete run)."""
+    run_id = run_id or latest_run_id(store)
+    if run_id is None:
+        raise FileNotFoundError(f"no complete run under {store.url!r}")
+    manifest = completed(store, run_id)
+    if manifest is None:
+        raise FileNotFoundError(f"run {run_id!r} under {store.url!r} is not complete")
     return manifest
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from audio_synth_core import audio
+from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store, read_uri
 from audio_synth_core.validators.base import (
@@ -148,14 +149,14 @@ def _quarantine(store: Store, row: Mapping[str, Any]) -> None:
 
 
 def validate_shard(
-    run_id: str,
-    shard_name: str,
+    spec: ShardSpec,
     store: Store,
     validators: Sequence[Validator],
     audio_storage_options: Mapping[str, Any] | None = None,
 ) -> ValidationSummary:
     """Validate the committed items of one shard and commit its validation part (idempotent)."""
     start = time.perf_counter()
+    run_id, shard_name = spec.run_id, spec.name
     out_rel = layout.validation_part(run_id, shard_name)
     if store.exists(out_rel):
         table = store.read_table(out_rel)

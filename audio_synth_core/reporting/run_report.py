@@ -2,17 +2,14 @@
 
 The HTML has inline CSS, matplotlib figures as base64 PNG and sample audio as base64 data URIs,
 so it can be attached to MLflow or mailed as one file; the only link is a relative one to the
-Data Docs site of the data contract. Figures are drawn on ``matplotlib.figure.Figure`` objects
-(Agg canvas), never through pyplot, so building a report touches no global plotting state.
+Data Docs site of the data contract. The markup comes from ``reporting.html``; validators add
+their own sections (``Validator.report_section``), passed in as ``sections``.
 """
 
 from __future__ import annotations
 
 import base64
-import html
-import io
 import json
-import math
 import os
 import posixpath
 from collections import Counter
@@ -23,22 +20,28 @@ import numpy as np
 import pandas as pd
 
 from audio_synth_core.assessment.fairness import FairnessReport, metric_columns
+from audio_synth_core.reporting.fairness_section import fairness_html
+from audio_synth_core.reporting.html import (
+    AUDIO_BUDGET_BYTES,
+    CSS,
+    RawHtml,
+    escape_html,
+    figure_grid,
+    format_value,
+    html_table,
+    png_img,
+)
 from audio_synth_core.store.serialize import json_safe as _json_safe
+from audio_synth_core.store.storage import Store
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from audio_synth_core.assessment.contract import ContractResult
 
 REPORT_SCHEMA = "audio_synth.report/1"
 MAX_PLAYERS = 8
-AUDIO_BUDGET_BYTES = 4_000_000  # all embedded players together; keeps the page a few MB
 MAX_FLAGGED_HTML = 200
 MAX_FLAGGED_JSON = 1000
 _FLAGGED_COLUMNS = ("id", "status", "voice", "generator", "failed_checks", "error")
-
-
-# ----------------------------------------------------------------------------- small helpers
 
 
 def _as_dict(obj: Any) -> dict[str, Any] | None:
@@ -47,75 +50,6 @@ def _as_dict(obj: Any) -> dict[str, Any] | None:
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
     return dict(obj)
-
-
-def escape_html(v: Any) -> str:
-    """``str(v)`` escaped for HTML text and attribute values (quotes included)."""
-    return html.escape(str(v), quote=True)
-
-
-def format_value(v: Any) -> str:
-    """One value as escaped HTML: a dash for None/NaN/inf, yes/no, 4 significant digits."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "&mdash;"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return escape_html(v)
-
-
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
-    """HTML table; cells are escaped unless they are already markup (wrapped in RawHtml)."""
-    head = "".join(f"<th>{escape_html(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{c if isinstance(c, RawHtml) else format_value(c)}</td>" for c in r)
-        + "</tr>"
-        for r in rows
-    )
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-class RawHtml(str):
-    """Markup that html_table must not escape."""
-
-
-def png_img(fig: Figure) -> str:
-    """The figure rendered as an ``<img>`` tag with an inline base64 PNG data URI."""
-    buf = io.BytesIO()
-    # No tight bbox and no constrained layout: each costs extra full draws (seconds per report).
-    fig.savefig(buf, format="png", dpi=80)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="chart" src="data:image/png;base64,{data}">'
-
-
-def figure_grid(
-    n_panels: int, ncols: int = 3, panel: tuple[float, float] = (4.0, 2.6), title: str = ""
-) -> tuple[Figure, np.ndarray]:
-    """A pyplot-free Figure with ``n_panels`` axes in a grid, and those axes (extras hidden)."""
-    from matplotlib.figure import Figure
-
-    ncols = max(1, min(ncols, n_panels))
-    nrows = math.ceil(n_panels / ncols)
-    head = 0.8 if title else 0.4
-    height = panel[1] * nrows + head
-    fig = Figure(figsize=(panel[0] * ncols, height))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    # Fixed margins in inches, converted to figure fractions.
-    fig.subplots_adjust(
-        left=0.6 / fig.get_figwidth(),
-        right=0.98,
-        bottom=0.7 / height,
-        top=1 - head / height,
-        wspace=0.3,
-        hspace=0.6,
-    )
-    if title:
-        fig.suptitle(title, fontsize=11, y=1 - 0.15 / height, va="top")
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    return fig, axes[:n_panels]
 
 
 # ----------------------------------------------------------------------------- JSON parts
@@ -200,29 +134,6 @@ def _verdict(
 # ----------------------------------------------------------------------------- HTML parts
 
 
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d232b;
-background:#f4f6f8}
-main{max-width:1180px;margin:0 auto;padding:16px 24px 48px}
-h1{font-size:22px;margin:8px 0 12px}h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid
-#d6dde4;padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}
-.banner{border-radius:8px;padding:14px 18px;color:#fff;margin-bottom:12px}
-.banner.pass{background:#1f7a3f}.banner.fail{background:#b3261e}
-.banner strong{font-size:20px;display:block;margin-bottom:4px}.banner ul{margin:4px 0 0 18px;
-padding:0}
-.warn{background:#fff4d6;border:1px solid #e5c46b;border-radius:6px;padding:8px 12px}
-table{border-collapse:collapse;background:#fff;margin:6px 0 12px;font-size:13px}
-th,td{border:1px solid #d6dde4;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#e9eef3}td.num{text-align:right}
-tr.bad td{background:#fde8e6}
-img{max-width:100%;background:#fff;border:1px solid #d6dde4;border-radius:4px}
-.kv td:first-child{font-weight:600}
-.players{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
-.player{background:#fff;border:1px solid #d6dde4;border-radius:6px;padding:10px}
-.player audio{width:100%}.muted{color:#5b6773}code{font-size:12px}
-"""
-
-
 def _verdict_html(verdict: dict[str, Any], summary: Mapping[str, Any]) -> str:
     cls = "pass" if verdict["passed"] else "fail"
     title = "GATE PASSED" if verdict["passed"] else "GATE FAILED"
@@ -279,124 +190,6 @@ def _histograms_html(df: pd.DataFrame, cols: list[str], stats: dict[str, Any]) -
     keys = ["count", "mean", "std", "min", "p05", "p50", "p95", "max"]
     rows = [[c, *(s.get(k) for k in keys)] for c, s in stats.items()]
     return img + html_table(headers, rows)
-
-
-def _group_chart(attr: str, data: dict[str, Any]) -> str:
-    panels: list[tuple[str, list[dict[str, Any]]]] = list(data["metrics"].items())
-    if data.get("pass_rate"):
-        panels.append(("pass rate", data["pass_rate"]["groups"]))
-    panels = [(name, groups) for name, groups in panels if any(g["n"] for g in groups)]
-    if not panels:
-        return ""
-    title = f"{attr}: mean by group, 95% bootstrap CI (grey: n too small for a CI)"
-    fig, axes = figure_grid(len(panels), ncols=4, panel=(3.2, 2.6), title=title)
-    for ax, (name, groups) in zip(axes, panels, strict=True):
-        labels = [g["group"] for g in groups]
-        means = np.array([g["mean"] if g["mean"] is not None else np.nan for g in groups])
-        lo = np.array([g["ci_low"] if g["ci_low"] is not None else np.nan for g in groups])
-        hi = np.array([g["ci_high"] if g["ci_high"] is not None else np.nan for g in groups])
-        err = np.nan_to_num(np.vstack([means - lo, hi - means]), nan=0.0).clip(min=0)
-        pos = np.arange(len(groups))
-        colors = ["#9aa5b1" if g["ci_low"] is None else "#3b6ea8" for g in groups]
-        ax.bar(pos, np.nan_to_num(means), yerr=err, capsize=4, color=colors)
-        ax.set_xticks(pos, [f"{lab}\nn={g['n']}" for lab, g in zip(labels, groups, strict=True)])
-        ax.tick_params(labelsize=8)
-        ax.set_title(name, fontsize=10)
-        if name == "pass rate":
-            best = np.nanmax(means) if np.isfinite(means).any() else np.nan
-            if np.isfinite(best):
-                ax.axhline(0.8 * best, color="#b3261e", ls="--", lw=1, label="4/5 of best")
-                ax.legend(fontsize=7, loc="lower right")
-    return png_img(fig)
-
-
-def _fairness_html(fairness: dict[str, Any] | None) -> str:
-    if not fairness:
-        return '<p class="muted">No fairness report.</p>'
-    out = []
-    parity_rows, coverage_rows = [], []
-    for attr, data in fairness.get("attributes", {}).items():
-        p = data.get("pass_rate")
-        if p:
-            parity_rows.append(
-                (
-                    attr,
-                    p.get("ratio"),
-                    RawHtml("<b>FLAGGED</b>" if p.get("flagged") else "ok"),
-                    p.get("min_group"),
-                    p.get("max_group"),
-                    ", ".join(p.get("below_groups") or []) or None,
-                    ", ".join(p.get("excluded_small_groups") or []) or None,
-                )
-            )
-        c = data["coverage"]
-        shares = ", ".join(
-            f"{g}: {c['counts'][g]} ({s:.0%})" for g, s in sorted(c["shares"].items())
-        )
-        coverage_rows.append(
-            (
-                attr,
-                shares,
-                c.get("normalized_entropy"),
-                c.get("max_min_ratio"),
-                c.get("min_share"),
-                ", ".join(c.get("under_represented") or []) or None,
-                RawHtml("<b>FLAGGED</b>" if c.get("flagged") else "ok"),
-            )
-        )
-    out.append("<h3>Pass-rate parity (four-fifths rule)</h3>")
-    out.append(
-        html_table(
-            [
-                "attribute",
-                "min/max ratio",
-                "verdict",
-                "lowest",
-                "highest",
-                "below 4/5",
-                "too small",
-            ],
-            parity_rows,
-        )
-        if parity_rows
-        else '<p class="muted">No pass/fail column: parity not computed.</p>'
-    )
-    out.append("<h3>Coverage balance</h3>")
-    out.append(
-        html_table(
-            ["attribute", "groups", "norm. entropy", "max/min", "min share", "under", "verdict"],
-            coverage_rows,
-        )
-    )
-    for attr, data in fairness.get("attributes", {}).items():
-        chart = _group_chart(attr, data)
-        if chart:
-            out.append(f"<h3>By {escape_html(attr)}</h3>{chart}")
-    if fairness.get("skipped"):
-        out.append(
-            '<p class="muted">Not analysed: '
-            + "; ".join(
-                f"{escape_html(k)} ({escape_html(v)})" for k, v in fairness["skipped"].items()
-            )
-            + "</p>"
-        )
-    return "".join(out)
-
-
-def _similarity_html(df: pd.DataFrame, threshold: float | None) -> str:
-    x = pd.to_numeric(df["max_similarity"], errors="coerce").dropna().to_numpy(dtype=np.float64)
-    if x.size == 0:
-        return '<p class="muted">No similarity values.</p>'
-    fig, (ax,) = figure_grid(1, panel=(7.0, 2.8))
-    ax.hist(x, bins=min(50, max(5, int(np.sqrt(x.size)))), color="#6b4fa0", histtype="stepfilled")
-    ax.set_xlabel("max cosine similarity to a protected reference speaker")
-    note = ""
-    if threshold is not None:
-        ax.axvline(threshold, color="#b3261e", ls="--", label=f"threshold {threshold:g}")
-        ax.legend(fontsize=8)
-        over = int((x > threshold).sum())
-        note = f"<p>{over} of {x.size} items above the threshold {threshold:g}.</p>"
-    return png_img(fig) + note
 
 
 def _contract_html(contract: dict[str, Any] | None, docs_href: str | None) -> str:
@@ -501,7 +294,7 @@ def build_report(
     contract: ContractResult | dict | None,
     samples: list[dict] | None,
     *,
-    similarity_threshold: float | None = None,
+    sections: Sequence[tuple[str, str]] = (),
     data_docs_href: str | None = None,
     title: str = "audio-synth run report",
 ) -> tuple[dict, str]:
@@ -512,7 +305,7 @@ def build_report(
     ``samples`` are ``{id, label, audio_bytes, mime, metrics}``; at most ``MAX_PLAYERS`` are
     embedded, within ``AUDIO_BUDGET_BYTES``. ``data_docs_href`` is the Data Docs link relative to
     the report; by default ``<docs folder name>/index.html``, i.e. docs written next to it.
-    ``similarity_threshold`` (else ``summary["similarity_threshold"]``) marks the privacy limit.
+    ``sections`` are ``(title, html)`` pairs from the validators, shown after the fairness part.
     """
     fair = _as_dict(fairness)
     con = _as_dict(contract)
@@ -521,8 +314,6 @@ def build_report(
     metrics = metric_columns(df)
     stats = _metric_stats(df, metrics)
     flagged = _flagged(df)
-    if similarity_threshold is None and summary.get("similarity_threshold") is not None:
-        similarity_threshold = float(summary["similarity_threshold"])
     if data_docs_href is None and con and con.get("data_docs_index"):
         index = con["data_docs_index"]
         data_docs_href = posixpath.join(os.path.basename(os.path.dirname(index)), "index.html")
@@ -544,20 +335,17 @@ def build_report(
         }
     )
 
-    sections = [
+    parts = [
         ("Summary", _summary_html(summary)),
         ("Counts", _counts_html(counts)),
         ("Metric distributions", _histograms_html(df, metrics, stats)),
-        ("Fairness", _fairness_html(fair)),
-    ]
-    if "max_similarity" in df.columns:
-        sections.append(("Speaker similarity", _similarity_html(df, similarity_threshold)))
-    sections += [
+        ("Fairness", fairness_html(fair)),
+        *sections,
         ("Data contract", _contract_html(con, data_docs_href)),
         ("Flagged items", _flagged_html(flagged)),
         ("Samples", players),
     ]
-    body = "".join(f"<section><h2>{escape_html(t)}</h2>{s}</section>" for t, s in sections if s)
+    body = "".join(f"<section><h2>{escape_html(t)}</h2>{s}</section>" for t, s in parts if s)
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -568,15 +356,13 @@ def build_report(
 
 
 def write_report(
-    json_dict: Mapping[str, Any], html_page: str, folder_url: str, name: str = "report"
+    json_dict: Mapping[str, Any], html_page: str, store: Store, folder: str, name: str = "report"
 ) -> dict[str, str]:
-    """Write ``<name>.json`` and ``<name>.html`` into ``folder_url`` (any fsspec URL), atomically
-    (through ``Store``). Returns the written URLs by extension."""
-    from audio_synth_core.store.storage import Store
-
-    store = Store(folder_url)
+    """Write ``<name>.json`` and ``<name>.html`` into ``folder`` of ``store`` (atomic writes, the
+    store's own storage options). Returns the written URLs by extension."""
+    rel = f"{folder}/{name}" if folder else name
     store.write_bytes(
-        f"{name}.json", json.dumps(_json_safe(json_dict), indent=2, allow_nan=False).encode()
+        f"{rel}.json", json.dumps(_json_safe(json_dict), indent=2, allow_nan=False).encode()
     )
-    store.write_bytes(f"{name}.html", html_page.encode("utf-8"))
-    return {ext: store.uri(f"{name}.{ext}") for ext in ("json", "html")}
+    store.write_bytes(f"{rel}.html", html_page.encode("utf-8"))
+    return {ext: store.uri(f"{rel}.{ext}") for ext in ("json", "html")}

@@ -1,19 +1,26 @@
-"""Where things live under an output root. One place, so readers and writers agree.
+"""Where things live under an output root. The only place that spells a path, so readers and
+writers agree.
 
-<root>/audio/<id[:2]>/<id>.<fmt>         audio, content-addressed (shared by runs)
-<root>/runs/<run_id>/plan/part-N.parquet   planned items of shard N
-<root>/runs/<run_id>/items/part-N.parquet  item metadata of shard N (committed shard)
-<root>/runs/<run_id>/validation/part-N.parquet  validator metrics + pass/fail of shard N
-<root>/runs/<run_id>/changes.parquet       new / unchanged / gone ids versus the previous run
-<root>/runs/<run_id>/reports/              run reports
-<root>/runs/<run_id>/manifest.json         written last: the run is complete when it exists
-<root>/quarantine/audio/...                audio withheld by a validator (privacy)
-<root>/LATEST.json                         the last complete run
+<root>/audio/<id[:2]>/<id>.<fmt>                  audio, content-addressed (shared by runs)
+<root>/runs/<run_id>/plan/part-N.parquet          planned items of shard N
+<root>/runs/<run_id>/items/part-N.parquet         item metadata of shard N (committed shard)
+<root>/runs/<run_id>/validation/part-N.parquet    validator metrics + pass/fail of shard N
+<root>/runs/<run_id>/changes.parquet              new / unchanged / gone ids versus the previous run
+<root>/runs/<run_id>/reports/                     run reports
+<root>/runs/<run_id>/decision/                    a compare run's table, decision and report
+<root>/runs/<run_id>/manifest.json                written last: the run is complete when it exists
+<root>/evaluations/<eval_id>/<label>/audio/...    a compare candidate's audio (shared by runs)
+<root>/evaluations/<eval_id>/<label>/metrics.parquet   its per-prompt metrics (written last)
+<root>/checkpoints/<train_id>/                    training checkpoints (resume)
+<root>/models/<train_id>/                         a trained model (config.json written last)
+<root>/quarantine/audio/...                       audio withheld by a validator (privacy)
+<root>/LATEST.json                                the last complete run
 """
 
 from __future__ import annotations
 
 LATEST = "LATEST.json"
+RUNS = "runs"
 
 
 def audio(item_id: str, fmt: str) -> str:
@@ -21,15 +28,19 @@ def audio(item_id: str, fmt: str) -> str:
 
 
 def run_dir(run_id: str) -> str:
-    return f"runs/{run_id}"
+    return f"{RUNS}/{run_id}"
+
+
+def plan_dir(run_id: str) -> str:
+    return f"{run_dir(run_id)}/plan"
 
 
 def plan_part(run_id: str, shard_name: str) -> str:
-    return f"runs/{run_id}/plan/{shard_name}.parquet"
+    return f"{plan_dir(run_id)}/{shard_name}.parquet"
 
 
 def items_dir(run_id: str) -> str:
-    return f"runs/{run_id}/items"
+    return f"{run_dir(run_id)}/items"
 
 
 def items_part(run_id: str, shard_name: str) -> str:
@@ -37,7 +48,7 @@ def items_part(run_id: str, shard_name: str) -> str:
 
 
 def validation_dir(run_id: str) -> str:
-    return f"runs/{run_id}/validation"
+    return f"{run_dir(run_id)}/validation"
 
 
 def validation_part(run_id: str, shard_name: str) -> str:
@@ -45,15 +56,40 @@ def validation_part(run_id: str, shard_name: str) -> str:
 
 
 def changes(run_id: str) -> str:
-    return f"runs/{run_id}/changes.parquet"
+    return f"{run_dir(run_id)}/changes.parquet"
 
 
 def reports_dir(run_id: str) -> str:
-    return f"runs/{run_id}/reports"
+    return f"{run_dir(run_id)}/reports"
+
+
+def decision_dir(run_id: str) -> str:
+    return f"{run_dir(run_id)}/decision"
 
 
 def manifest(run_id: str) -> str:
-    return f"runs/{run_id}/manifest.json"
+    return f"{run_dir(run_id)}/manifest.json"
+
+
+def candidate_dir(eval_id: str, label: str) -> str:
+    return f"evaluations/{eval_id}/{label}"
+
+
+def candidate_audio(eval_id: str, label: str, name: str) -> str:
+    return f"{candidate_dir(eval_id, label)}/audio/{name}"
+
+
+def candidate_metrics(eval_id: str, label: str) -> str:
+    """Written last: a candidate is evaluated exactly when this file exists."""
+    return f"{candidate_dir(eval_id, label)}/metrics.parquet"
+
+
+def checkpoints_dir(train_id: str) -> str:
+    return f"checkpoints/{train_id}"
+
+
+def model_dir(train_id: str) -> str:
+    return f"models/{train_id}"
 
 
 def quarantine(audio_rel: str) -> str:

@@ -57,11 +57,3 @@ ITEM_SCHEMA = pa.schema(
     ITEM_FIELDS,
     metadata={"audio_synth.schema": "items", "audio_synth.schema_version": SCHEMA_VERSION},
 )
-
-
-def with_metrics(schema: pa.Schema, metric_fields: list[pa.Field]) -> pa.Schema:
-    """Item schema extended by validator metric columns (units in field metadata)."""
-    for f in metric_fields:
-        if schema.get_field_index(f.name) == -1:
-            schema = schema.append(f)
-    return schema

@@ -7,6 +7,8 @@ from audio_synth_core.validators.base import (
     ValidationContext,
     Validator,
     build_validator,
+    registered_fields,
+    registered_flag_checks,
 )
 
 __all__ = [
@@ -16,4 +18,6 @@ __all__ = [
     "ValidationContext",
     "Validator",
     "build_validator",
+    "registered_fields",
+    "registered_flag_checks",
 ]

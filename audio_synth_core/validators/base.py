@@ -4,6 +4,12 @@ A validator is built once per worker process from a JSON-serializable parameter 
 included), prepared once per shard with a ``ValidationContext`` (e.g. the run's texts, to build a
 language model), then measures each ``Clip`` into a flat dict of metrics and checks those metrics
 against its thresholds. Metrics become Parquet columns; ``fields`` gives their types and units.
+
+A validator also carries what the rest of the pipeline needs to know about it, so adding one
+edits nothing central: each ``MetricField`` says which way is better, which values are valid
+(the data contract) and whether it ranks report samples; ``flag_checks`` names the checks that
+flag a privacy risk (counted by the assessment, limited by the gate); ``report_section`` adds
+its own section to the run report.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +25,8 @@ import pyarrow as pa
 from audio_synth_core.errors import PluginError
 from audio_synth_core.plugins import registry as plugins
 
+if TYPE_CHECKING:
+    import pandas as pd
 
 Direction = Literal["higher", "lower"]
 
@@ -28,8 +36,11 @@ class MetricField:
     """One metric column and what the rest of the pipeline needs to know about it.
 
     ``direction`` says which way is better (comparison tables, promotion rules, report samples);
-    ``valid_range`` bounds the values the data contract accepts (None: unbounded on that side);
-    ``sample_priority`` makes the metric a candidate for ranking report samples (lower first).
+    leave it None where neither is (levels, durations). ``valid_range`` bounds the values the data
+    contract accepts: what the metric can take at all, not a quality threshold (None: unbounded on
+    that side). ``sample_priority`` makes the metric a candidate for ranking report samples: the
+    present metric with the lowest priority ranks them, worst end first by ``direction`` (lowest
+    values first when it has none).
     """
 
     name: str
@@ -39,6 +50,14 @@ class MetricField:
     direction: Direction | None = None
     valid_range: tuple[float | None, float | None] | None = None
     sample_priority: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("higher", "lower", None):
+            raise ValueError(f"metric {self.name!r}: direction must be higher, lower or None")
+        if self.valid_range is not None:
+            lo, hi = self.valid_range
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"metric {self.name!r}: valid_range {lo}..{hi} is empty")
 
     def to_arrow(self) -> pa.Field:
         meta = {"unit": self.unit, "description": self.description}
@@ -80,6 +99,9 @@ class Validator(ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     fields: ClassVar[tuple[MetricField, ...]] = ()
+    # Checks whose failure flags a privacy risk (the output could be taken for a real person):
+    # the assessment counts the items failing any of them as ``privacy_flags``.
+    flag_checks: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
@@ -99,6 +121,14 @@ class Validator(ABC):
         """True when the item must be withheld from the deliverable output (e.g. a privacy risk)."""
         return False
 
+    def report_section(self, df: pd.DataFrame) -> tuple[str, str] | None:
+        """This validator's own section of the run report, from the run's items and metrics.
+
+        ``(title, html)``, or None for no section (the default). The HTML is inserted as is:
+        build it with ``audio_synth_core.reporting.html``, which escapes every value.
+        """
+        return None
+
 
 def build_validator(name: str, params: Mapping[str, Any] | None = None) -> Validator:
     """Build the validator registered as ``name`` with ``params``."""
@@ -115,7 +145,19 @@ def registered_fields() -> dict[str, MetricField]:
     comparison learn about a new validator's metrics from its registration alone.
     """
     out: dict[str, MetricField] = {}
-    for name in sorted(plugins.available(plugins.VALIDATORS)):
-        for f in plugins.load(plugins.VALIDATORS, name).fields:
+    for cls in _registered_classes():
+        for f in cls.fields:
             out.setdefault(f.name, f)
     return out
+
+
+def registered_flag_checks() -> frozenset[str]:
+    """Every check a registered validator declares in ``flag_checks``."""
+    return frozenset().union(*(cls.flag_checks for cls in _registered_classes()))
+
+
+def _registered_classes() -> list[type[Validator]]:
+    return [
+        plugins.load(plugins.VALIDATORS, name)
+        for name in sorted(plugins.available(plugins.VALIDATORS))
+    ]

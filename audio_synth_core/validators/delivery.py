@@ -20,7 +20,13 @@ import pydantic
 from audio_synth_core.audio import frame_rms, levels, resample, to_db
 from audio_synth_core.plugins.params import StrictParams, parse_params
 from audio_synth_core.validators.base import CheckResult, Clip, MetricField, Validator
-from audio_synth_core.validators.rules import audio_problem, limit_check
+from audio_synth_core.validators.rules import (
+    DURATION_S,
+    PEAK_DBFS,
+    RMS_DBFS,
+    audio_problem,
+    limit_check,
+)
 
 # Room tone is found with 10 ms frames; the noise floor is the quietest 0.5 s stretch.
 ROOM_TONE_FRAME_S = 0.01
@@ -183,14 +189,31 @@ class DeliveryValidator(Validator):
     version: ClassVar[str] = "1"
     fields: ClassVar[tuple[MetricField, ...]] = (
         MetricField("sample_rate_hz", pa.int64(), "Hz", "sample rate of the clip"),
-        MetricField("duration_s", pa.float64(), "s", "length of the clip"),
-        MetricField("rms_dbfs", pa.float64(), "dBFS", "RMS level of the whole clip"),
-        MetricField("peak_dbfs", pa.float64(), "dBFS", "sample peak"),
+        DURATION_S,
+        RMS_DBFS,
+        PEAK_DBFS,
         MetricField(
-            "noise_floor_dbfs", pa.float64(), "dBFS", "RMS of the quietest 0.5 s of the clip"
+            "noise_floor_dbfs",
+            pa.float64(),
+            "dBFS",
+            "RMS of the quietest 0.5 s of the clip",
+            direction="lower",
+            valid_range=(None, 0.0),
         ),
-        MetricField("head_room_tone_s", pa.float64(), "s", "near-silence before the first sound"),
-        MetricField("tail_room_tone_s", pa.float64(), "s", "near-silence after the last sound"),
+        MetricField(
+            "head_room_tone_s",
+            pa.float64(),
+            "s",
+            "near-silence before the first sound",
+            valid_range=(0.0, None),
+        ),
+        MetricField(
+            "tail_room_tone_s",
+            pa.float64(),
+            "s",
+            "near-silence after the last sound",
+            valid_range=(0.0, None),
+        ),
     )
 
     def __init__(self, **params: Any) -> None:

@@ -105,8 +105,12 @@ class DnsmosParams(StrictParams):
     hop_s: float = pydantic.Field(1.0, gt=0)
 
 
-def _f(name: str, description: str) -> MetricField:
-    return MetricField(name, pa.float64(), "MOS", description)
+def _f(name: str, description: str, sample_priority: int | None = None) -> MetricField:
+    # No valid_range: the calibration polynomials are not clamped, so a score can leave 1-5
+    # slightly (full-scale noise scores OVRL 1.06), and that is a bad clip, not bad data.
+    return MetricField(
+        name, pa.float64(), "MOS", description, direction="higher", sample_priority=sample_priority
+    )
 
 
 class DnsmosValidator(Validator):
@@ -118,7 +122,7 @@ class DnsmosValidator(Validator):
         _f("mos_p808", "DNSMOS P.808 overall quality, 1-5"),
         _f("mos_sig", "DNSMOS P.835 speech signal quality (SIG), 1-5"),
         _f("mos_bak", "DNSMOS P.835 background noise quality (BAK), 1-5"),
-        _f("mos_ovrl", "DNSMOS P.835 overall quality (OVRL), 1-5"),
+        _f("mos_ovrl", "DNSMOS P.835 overall quality (OVRL), 1-5", sample_priority=10),
     )
 
     def __init__(self, **params: Any) -> None:

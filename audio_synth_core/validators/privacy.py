@@ -30,7 +30,10 @@ p95 0.669); the same recorded speaker through another engine (flite kal16 vs kal
 Quarantine: with ``quarantine: true`` a clip whose ``max_similarity`` exceeds the limit is
 ``quarantined`` = True: the pipeline moves its file out of the deliverable output (into a
 quarantine prefix) and keeps its metadata row with the failed check, so it is never delivered yet
-stays auditable. ``should_quarantine(metrics, params)`` is that rule; this validator moves nothing.
+stays auditable. ``PrivacyValidator.quarantine`` is that rule; this validator moves nothing.
+
+``privacy_similarity`` is declared a flag check (the assessment counts it as a privacy flag, the
+gate limits those), and the run report gets a histogram of ``max_similarity`` with the limit.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import threading
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -60,6 +63,10 @@ from audio_synth_core.validators.base import (
 )
 from audio_synth_core.validators.rules import audio_problem
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+SIMILARITY_CHECK = "privacy_similarity"
 SIMILARITY_LIMITS: dict[str, float] = {"low": 0.85, "medium": 0.80, "high": 0.75}
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
 EMBEDDING_EXTENSIONS = frozenset({".npz", ".parquet"})
@@ -218,13 +225,6 @@ def load_references(url: str, storage_options: Mapping[str, Any] | None = None) 
     return refs
 
 
-def should_quarantine(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
-    """True when quarantine is on and the clip's ``max_similarity`` is above the limit."""
-    config = parse_params(PrivacyParams, PrivacyValidator.name, params, "validator")
-    value = metrics.get("max_similarity")
-    return bool(config.quarantine and value is not None and value > config.limit)
-
-
 class PrivacyValidator(Validator):
     """Speaker similarity of each clip to protected reference speakers (resemblyzer, cosine)."""
 
@@ -237,6 +237,8 @@ class PrivacyValidator(Validator):
             "cosine",
             "highest cosine similarity of the clip's speaker embedding to a protected speaker's "
             "centroid (null when the clip has no speech to embed)",
+            direction="lower",
+            valid_range=(-1.0, 1.0),
         ),
         MetricField(
             "nearest_reference", pa.string(), "", "protected speaker with that highest similarity"
@@ -254,6 +256,7 @@ class PrivacyValidator(Validator):
             "ok | no_speech (under 0.3 s voiced: nothing to identify) | unreadable_audio",
         ),
     )
+    flag_checks: ClassVar[frozenset[str]] = frozenset({SIMILARITY_CHECK})
 
     def __init__(self, **params: Any) -> None:
         self.config = parse_params(PrivacyParams, self.name, params, "validator")
@@ -298,7 +301,9 @@ class PrivacyValidator(Validator):
         }
 
     def quarantine(self, metrics: Mapping[str, Any]) -> bool:
-        return should_quarantine(metrics, self.params)
+        """True when quarantine is on and the clip's ``max_similarity`` is above the limit."""
+        value = metrics.get("max_similarity")
+        return bool(self.config.quarantine and value is not None and value > self.limit)
 
     def check(self, metrics: Mapping[str, Any]) -> list[CheckResult]:
         status = metrics.get("privacy_status")
@@ -307,15 +312,13 @@ class PrivacyValidator(Validator):
         limit = self.limit
         value = metrics.get("max_similarity")
         if status != "ok" or value is None:
-            return [
-                CheckResult("privacy_similarity", None, limit, "no speaker similarity: unreadable")
-            ]
+            return [CheckResult(SIMILARITY_CHECK, None, limit, "no speaker similarity: unreadable")]
         if value <= limit:
             return []
         level = "explicit" if self.config.max_similarity is not None else self.config.level
         return [
             CheckResult(
-                "privacy_similarity",
+                SIMILARITY_CHECK,
                 float(value),
                 limit,
                 f"speaker similarity {value:.3f} to protected speaker "
@@ -324,5 +327,23 @@ class PrivacyValidator(Validator):
             )
         ]
 
-    def should_quarantine(self, metrics: Mapping[str, Any]) -> bool:
-        return should_quarantine(metrics, self.params)
+    def report_section(self, df: pd.DataFrame) -> tuple[str, str] | None:
+        """The distribution of ``max_similarity`` against this validator's limit."""
+        if "max_similarity" not in df.columns:
+            return None
+        import pandas as pd
+
+        from audio_synth_core.reporting.html import histogram_img
+
+        x = pd.to_numeric(df["max_similarity"], errors="coerce").dropna().to_numpy(np.float64)
+        if x.size == 0:
+            return "Speaker similarity", '<p class="muted">No similarity values.</p>'
+        limit = self.limit
+        img = histogram_img(
+            x, "max cosine similarity to a protected reference speaker", limit=limit
+        )
+        over = int((x > limit).sum())
+        return (
+            "Speaker similarity",
+            f"{img}<p>{over} of {x.size} items above the limit {limit:g}.</p>",
+        )

@@ -16,7 +16,13 @@ import pydantic
 from audio_synth_core.audio import levels
 from audio_synth_core.plugins.params import StrictParams, parse_params
 from audio_synth_core.validators.base import CheckResult, Clip, MetricField, Validator
-from audio_synth_core.validators.rules import audio_problem, limit_check
+from audio_synth_core.validators.rules import (
+    DURATION_S,
+    PEAK_DBFS,
+    RMS_DBFS,
+    audio_problem,
+    limit_check,
+)
 
 _EPS = 1e-10
 
@@ -70,10 +76,6 @@ def wada_snr_db(audio: np.ndarray) -> float | None:
     return float(_WADA_DB[i] + step * (_WADA_DB[i + 1] - _WADA_DB[i]))
 
 
-def _f(name: str, unit: str, description: str) -> MetricField:
-    return MetricField(name, pa.float64(), unit, description)
-
-
 class QualityParams(StrictParams):
     min_duration_s: float = pydantic.Field(0.5, ge=0)
     max_duration_s: float = pydantic.Field(60.0, gt=0)
@@ -93,14 +95,48 @@ class QualityValidator(Validator):
     name: ClassVar[str] = "quality"
     version: ClassVar[str] = "1"
     fields: ClassVar[tuple[MetricField, ...]] = (
-        _f("duration_s", "s", "length of the clip"),
-        _f("peak_dbfs", "dBFS", "sample peak"),
-        _f("rms_dbfs", "dBFS", "RMS level of the whole clip"),
-        _f("clipping_ratio", "ratio", "share of samples at full scale"),
-        _f("silence_ratio", "ratio", "share of 20 ms frames below -60 dBFS"),
-        _f("integrated_lufs", "LUFS", "BS.1770 integrated loudness (null if under 0.4 s)"),
-        _f("dc_offset", "FS", "mean sample value (full scale = 1)"),
-        _f("snr_db", "dB", "blind WADA-SNR estimate (Kim & Stern 2008), -20..100 dB"),
+        DURATION_S,
+        PEAK_DBFS,
+        RMS_DBFS,
+        MetricField(
+            "clipping_ratio",
+            pa.float64(),
+            "ratio",
+            "share of samples at full scale",
+            direction="lower",
+            valid_range=(0.0, 1.0),
+        ),
+        MetricField(
+            "silence_ratio",
+            pa.float64(),
+            "ratio",
+            "share of 20 ms frames below -60 dBFS",
+            direction="lower",
+            valid_range=(0.0, 1.0),
+        ),
+        # Unbounded: K-weighting lifts high frequencies, so full-scale audio can exceed 0 LUFS.
+        MetricField(
+            "integrated_lufs",
+            pa.float64(),
+            "LUFS",
+            "BS.1770 integrated loudness (null if under 0.4 s)",
+        ),
+        MetricField(
+            "dc_offset",
+            pa.float64(),
+            "FS",
+            "mean sample value (full scale = 1)",
+            valid_range=(-1.0, 1.0),
+        ),
+        MetricField(
+            "snr_db",
+            pa.float64(),
+            "dB",
+            "blind WADA-SNR estimate (Kim & Stern 2008), -20..100 dB",
+            direction="higher",
+            valid_range=(-20.0, 100.0),
+            sample_priority=30,
+        ),
     )
 
     def __init__(self, **params: Any) -> None:

@@ -1,10 +1,25 @@
-"""What validators share: the min_/max_ rule check and the test for unusable audio."""
+"""What validators share: level metric fields, the min_/max_ rule check, the unusable-audio test."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
-from audio_synth_core.validators.base import CheckResult
+from audio_synth_core.validators.base import CheckResult, MetricField
+
+# Metrics that more than one validator measures: one definition each, so whichever validator
+# registers first tells the contract, the report and the comparison the same thing.
+DURATION_S = MetricField("duration_s", pa.float64(), "s", "length of the clip")
+PEAK_DBFS = MetricField("peak_dbfs", pa.float64(), "dBFS", "sample peak", valid_range=(None, 0.0))
+# No direction (louder is not better), but the quietest clips are the first worth a listen.
+RMS_DBFS = MetricField(
+    "rms_dbfs",
+    pa.float64(),
+    "dBFS",
+    "RMS level of the whole clip",
+    valid_range=(None, 0.0),
+    sample_priority=40,
+)
 
 
 def audio_problem(audio: np.ndarray, sample_rate_hz: int) -> str | None:

@@ -20,7 +20,7 @@ import soundfile as sf
 from audio_synth_core.store import layout
 from audio_synth_core.store.storage import Store
 from flows.api import read_items, run_catalog
-from tests.conftest import REPO, small_config
+from tests.conftest import REPO, show, small_config
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +107,9 @@ def test_local_run_end_to_end(prefect_api, tmp_path):
     report = (out / "runs" / manifest["run_id"] / "reports" / "report.html").read_text()
     assert "<audio" in report and "data:image/png;base64," in report
     assert (out / "runs" / manifest["run_id"] / "reports" / "data_docs" / "index.html").exists()
+    shown = show(str(out))
+    assert f"catalog run {manifest['run_id']}" in shown and "gate: passed" in shown
+    assert f"status: {{'ok': {len(items) - 5}, 'failed': 5}}" in shown
 
     # Same config into a second folder: same ids and the same audio bytes.
     out2 = tmp_path / "out2"

@@ -22,6 +22,7 @@ from audio_synth_core.models.frontend import Frontend
 from audio_synth_core.models.registry import log_tts_model, set_alias
 from audio_synth_core.models.tts import TTSModel
 from audio_synth_core.models.vocoder import HiFiGAN, VocoderConfig
+from tests.conftest import show
 from tests.core.models.conftest import TEXTS, TINY_ACOUSTIC, TINY_VOCODER
 
 pytestmark = pytest.mark.slow
@@ -120,6 +121,11 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     assert decision["rule"] == "gate:min_pass_rate" and "min_pass_rate" in decision["reason"]
     assert decision["version"] == "2" and decision["alias_before"] == "1"
     assert _champion() == "1"
+    # The same comparison again (nothing moved) is a complete run: returned as it is.
+    again = compare_flow(_config({"min_pass_rate": 0.5}), out)
+    assert again["completed_at"] == kept["completed_at"] and again["kind"] == "compare"
+    shown = show(out)
+    assert f"compare run {kept['run_id']}" in shown and "decision: keep" in shown
 
     table = pd.DataFrame(kept["table"])
     assert set(table["candidate"]) == {"champion", "challenger", "espeak"}
@@ -136,7 +142,7 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     assert espeak_wer["mean"] < 0.4  # the baseline is real speech
 
     # Outputs: per-candidate audio + metrics Parquet, and the decision files.
-    run_dir = tmp_path / "out" / "compare" / kept["run_id"]
+    run_dir = tmp_path / "out" / "evaluations" / kept["evaluation_id"]
     for label in ("champion", "challenger", "espeak"):
         assert len(list((run_dir / label / "audio").glob("*.flac"))) == len(PROMPTS)
         assert len(pd.read_parquet(run_dir / label / "metrics.parquet")) == len(PROMPTS)
@@ -170,7 +176,8 @@ def test_compare_flow_promotes_exactly_when_the_decision_says_so(prefect_api, re
     # 2) No gates: the challenger clips measurably less, so it is promoted and the alias moves.
     # The candidates' outputs are reused: the champion still resolves to version 1.
     promoted = compare_flow(_config({}), out)
-    assert promoted["run_id"] == kept["run_id"]
+    assert promoted["evaluation_id"] == kept["evaluation_id"]
+    assert promoted["run_id"] != kept["run_id"] and promoted["kind"] == "compare"
     assert all(c["skipped"] for c in promoted["candidates"].values())
     decision = promoted["decision"]
     assert (

@@ -8,7 +8,7 @@ import soundfile as sf
 
 from audio_synth_core.store.storage import Store
 from flows.api import read_items, run_catalog
-from flows.reporting import GateFailed
+from flows.outcome import GateFailed
 from tests.conftest import small_config, write_catalog
 from tests.factories import SENTENCES, speech
 

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from audio_synth_core.store import layout
+from audio_synth_core.store.storage import Store
 from flows.api import read_items, run_catalog, train_model
-from tests.conftest import small_config, write_catalog
+from tests.conftest import show, small_config, write_catalog
 from tests.core.models.conftest import TINY_ACOUSTIC, TINY_VOCODER
 
 pytestmark = pytest.mark.slow
@@ -58,11 +60,21 @@ def test_train_register_generate_and_resume(prefect_api, tmp_path, monkeypatch):
     assert str(client.get_model_version_by_alias("tiny-tts", "champion").version) == "1"
     run = client.get_run(first["mlflow_run_id"])
     history = client.get_metric_history(run.info.run_id, "acoustic_loss")
-    assert len(history) >= 3 and max(m.step for m in history) == 30  # curves, logged by the worker
+    assert len(history) >= 3 and max(m.step for m in history) == 30  # the worker's curves
     assert run.data.metrics["corpus_utterances"] == len(TEXTS)
     assert any(a.path.endswith(".flac") for a in client.list_artifacts(run.info.run_id, "samples"))
+    shown = show(out)
+    assert f"train run {first['train_id']}" in shown and "models:/tiny-tts/1" in shown
 
-    # Same recipe again: every checkpoint is there, so training resumes at its last step.
+    # A complete training run is returned as it is: no second training, no new version.
+    again = train_model(train_config(), out)
+    assert again["version"] == "1" and again["completed_at"] == first["completed_at"]
+    assert [int(v.version) for v in client.search_model_versions("name='tiny-tts'")] == [1]
+
+    # A run that died after its checkpoints (no model, no manifest) resumes at its last step.
+    store = Store(out)
+    store.fs.rm(store.path(layout.manifest(first["train_id"])))
+    store.fs.rm(store.path(layout.model_dir(first["train_id"])), recursive=True)
     second = train_model(train_config(), out)
     assert second["train_id"] == first["train_id"] and second["summary"]["acoustic_steps"] == 30
     assert second["summary"]["acoustic_train_s"] < first["summary"]["acoustic_train_s"]

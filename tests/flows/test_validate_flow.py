@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from flows.api import read_items, validate_dataset
-from flows.reporting import GateFailed
+from flows.outcome import GateFailed
+from tests.conftest import show
 from tests.factories import SENTENCES, add_noise, hard_clip, speech
 
 pytestmark = pytest.mark.slow
@@ -96,6 +97,9 @@ def test_validate_folder_with_metadata(prefect_api, biased_dataset, tmp_path):
     ok = validate_dataset(str(biased_dataset), str(tmp_path / "val2"), config(fairness="warn"))
     assert ok["gate"]["passed"]
     assert any("four-fifths" in w for w in ok["assessment"]["warnings"])
+    shown = show(str(tmp_path / "val2"))
+    assert f"validate run {ok['run_id']}" in shown and "gate: passed" in shown
+    assert "status: {'ok': 16, 'failed': 2}" in shown
 
 
 def test_missing_input_is_a_clear_error(prefect_api, tmp_path):

@@ -28,9 +28,23 @@ def encode(audio: np.ndarray, sample_rate_hz: int, fmt: str = "flac") -> bytes:
     return buf.getvalue()
 
 
-def decode(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode audio bytes to float32 mono in [-1, 1] (channels averaged) and the sample rate."""
-    audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+class AudioDecodeError(ValueError):
+    """Bytes that are not decodable audio; the message names where they came from."""
+
+
+def decode(data: bytes, source: str = "<bytes>") -> tuple[np.ndarray, int]:
+    """Decode audio bytes to float32 mono in [-1, 1] (channels averaged) and the sample rate.
+
+    ``source`` (a path or URL) names the bytes in the AudioDecodeError raised for undecodable
+    input; libsndfile alone would name only an in-memory buffer object.
+    """
+    if not data:
+        raise AudioDecodeError(f"cannot decode {source}: empty file (0 bytes)")
+    try:
+        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except sf.SoundFileError as exc:
+        detail = getattr(exc, "error_string", None) or str(exc)
+        raise AudioDecodeError(f"cannot decode {source}: {detail}") from exc
     return audio.mean(axis=1), int(rate)
 
 

@@ -7,15 +7,69 @@ df = read_items("out/demo")
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
 from audio_synth_core.config.models import RunConfig
+from audio_synth_core.config.secrets import RedactingFilter, redact_text
 from audio_synth_core.generators.base import VoiceInfo, build_generator
 from audio_synth_core.pipeline import runs
 from audio_synth_core.store.storage import Store
+from flows.credentials import handoff, secrets_of
+from flows.prepare import preflight_compare, preflight_run, preflight_train, preflight_validate
 from flows.runtime import prefect_api
+
+# Loggers whose handlers print or ship a run's logs (console, Prefect's API log handler).
+_LOGGERS = ("", "prefect", "prefect.flow_runs", "prefect.task_runs", "flows", "audio_synth_core")
+
+
+@contextlib.contextmanager
+def _redacting(*configs: Any) -> Iterator[None]:
+    """While a flow runs in this process: log records and the message of a raised exception
+    carry no credential of ``configs`` (nor any secret environment variable's value)."""
+    secrets = secrets_of(*configs)
+    handlers = {h for name in _LOGGERS for h in logging.getLogger(name).handlers}
+    log_filter = RedactingFilter(secrets)
+    for handler in handlers:
+        handler.addFilter(log_filter)
+    try:
+        yield
+    except BaseException as exc:
+        # The CLI prints str(exc), which is built from args for our errors and fsspec's/botocore's.
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.args = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in exc.args)
+        raise
+    finally:
+        for handler in handlers:
+            handler.removeFilter(log_filter)
+
+
+def _real_config(config: Any, load: Any) -> Any:
+    """The parsed config behind a path (for its secrets); a bad file fails later, in the flow."""
+    if not isinstance(config, str):
+        return config
+    try:
+        return load(config)
+    except Exception:  # the flow reports it with its own clear error
+        return None
+
+
+def _run_flow(
+    flow_fn: Any, load: Any, config: Any, urls: dict[str, str | None], **options: Any
+) -> dict[str, Any]:
+    """Run ``flow_fn`` on the local (or PREFECT_API_URL's) Prefect API with redacted parameters:
+    the real config and URLs travel in-process (flows.credentials), and logs and errors are
+    scrubbed of their secrets while it runs."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(prefect_api())
+        stack.enter_context(_redacting(_real_config(config, load), *urls.values()))
+        public = {name: stack.enter_context(handoff(url)) for name, url in urls.items()}
+        public_config = stack.enter_context(handoff(config))
+        return flow_fn(config=public_config, **public, **options)
 
 
 def run_catalog(
@@ -26,12 +80,20 @@ def run_catalog(
 ) -> dict[str, Any]:
     """Run the catalog generation flow (starting a local Prefect API unless PREFECT_API_URL is
     set) and return the run manifest."""
+    from audio_synth_core.config.models import load_config
     from flows.catalog import catalog_flow
 
     if isinstance(config, RunConfig):
         config = config.model_dump(mode="json")
-    with prefect_api():
-        return catalog_flow(config, output=output, dask_address=dask_address, workers=workers)
+    preflight_run(config, output, dask_address, workers)  # bad input fails before any server
+    return _run_flow(
+        catalog_flow,
+        load_config,
+        config,
+        {"output": output},
+        dask_address=dask_address,
+        workers=workers,
+    )
 
 
 def validate_dataset(
@@ -43,20 +105,31 @@ def validate_dataset(
 ) -> dict[str, Any]:
     """Run the validate flow over an existing dataset; returns the manifest (raises GateFailed,
     which carries the manifest, when the dataset fails its gate)."""
+    from audio_synth_core.config.models import load_validate_config
     from flows.validate import validate_flow
 
-    with prefect_api():
-        return validate_flow(input_url, output, config, dask_address=dask_address, workers=workers)
+    preflight_validate(input_url, output, config, dask_address)
+    return _run_flow(
+        validate_flow,
+        load_validate_config,
+        config,
+        {"input_url": input_url, "output": output},
+        dask_address=dask_address,
+        workers=workers,
+    )
 
 
 def train_model(
     config: str | dict[str, Any], output: str, dask_address: str | None = None
 ) -> dict[str, Any]:
     """Train, log and register a generator model (train flow); returns version and aliases."""
+    from audio_synth_core.config.models import load_train_config
     from flows.train import train_flow
 
-    with prefect_api():
-        return train_flow(config, output, dask_address=dask_address)
+    preflight_train(config, output, dask_address)
+    return _run_flow(
+        train_flow, load_train_config, config, {"output": output}, dask_address=dask_address
+    )
 
 
 def compare_generators(
@@ -66,13 +139,20 @@ def compare_generators(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Compare generators or model versions on the same prompts (compare flow); may move an alias."""
-    from audio_synth_core.config.compare import CompareConfig
+    from audio_synth_core.config.compare import CompareConfig, load_compare_config
     from flows.compare import compare_flow
 
     if isinstance(config, CompareConfig):
         config = config.model_dump(mode="json")
-    with prefect_api():
-        return compare_flow(config, output, dask_address=dask_address, workers=workers)
+    preflight_compare(config, output, dask_address)
+    return _run_flow(
+        compare_flow,
+        load_compare_config,
+        config,
+        {"output": output},
+        dask_address=dask_address,
+        workers=workers,
+    )
 
 
 def voices(generator: str = "espeak", params: dict[str, Any] | None = None) -> list[VoiceInfo]:
@@ -93,3 +173,21 @@ def read_manifest(output: str, run_id: str | None = None, **storage_options: Any
 def list_runs(output: str, **storage_options: Any) -> list[str]:
     """Run ids under ``output`` that have a manifest (complete runs)."""
     return runs.list_runs(Store(output, storage_options))
+
+
+def collect_garbage(
+    output: str,
+    keep_runs: int = 1,
+    dry_run: bool = False,
+    tmp_grace_s: float = 3600.0,
+    wait_s: float | None = 0.0,
+    **storage_options: Any,
+) -> dict[str, Any]:
+    """Delete audio that none of the last ``keep_runs`` complete catalog runs (nor any run in
+    progress, incomplete run, other kind of run or the quarantine) needs, and temporary files
+    older than ``tmp_grace_s``; returns the files and bytes freed (``dry_run``: that would be).
+    Waits ``wait_s`` for a run in progress, then raises LeaseError (see pipeline/gc.py)."""
+    from audio_synth_core.pipeline import gc
+
+    store = Store(output, storage_options)
+    return gc.collect_garbage(store, keep_runs, dry_run, tmp_grace_s, wait_s)

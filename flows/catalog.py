@@ -11,14 +11,17 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
 from audio_synth_core.config.models import RunConfig, load_config
+from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.pipeline import planning, runs
+from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
+from flows.credentials import Sealed, restore, seal
 from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
 from flows.prepare import open_store, resolve, validator_specs
 from flows.progress import gather
@@ -41,13 +44,20 @@ def resolve_config(
 
 @flow(name="generate-shards")
 def generate_shards(
-    specs: list[ShardSpec], store: Store, cfg: RunConfig, validators: str | None, gpus: int = 0
+    specs: list[ShardSpec],
+    sealed_store: Sealed,
+    sealed_cfg: Sealed,
+    validators: str | None,
+    gpus: int = 0,
 ) -> dict[str, Any]:
     """Map the generation task over shards through the configured Dask runner.
 
     With ``compute.gpu_per_task`` the generation tasks carry a GPU resource annotation (they only
     run on GPU workers) and validation, CPU-only, is mapped separately so it can run anywhere.
+    Store and config arrive sealed: Prefect stores only their redacted views.
     """
+    store: Store = sealed_store.value
+    cfg: RunConfig = sealed_cfg.value
     params = json.dumps(cfg.generator.params, sort_keys=True)
     options = {"retries": cfg.compute.retries, "retry_delay_seconds": cfg.compute.retry_delay_s}
     with gpu_annotation(gpus):
@@ -137,8 +147,15 @@ def catalog_flow(
 ) -> dict[str, Any]:
     """Narrate a text catalog: FLAC/WAV files plus Parquet metadata, tracked in MLflow."""
     logger = get_run_logger()
-    cfg = resolve_config(config, output, dask_address, workers)
+    # Parameters handed over by flows.api are redacted copies: restore the real ones in-process.
+    cfg = resolve_config(restore(config), restore(output), dask_address, workers)
     store = open_store(cfg.output.url, cfg.output.storage_options)
+    with output_lease(store, "catalog", on_wait=logger.warning):
+        return _catalog_run(cfg, store, logger)
+
+
+def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
+    """The run body, under the output's lease: one run per output at a time (pipeline/lease.py)."""
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     validators = validator_specs(cfg.validation)
     plan = planning.build_plan(cfg, generator, store)
@@ -172,7 +189,7 @@ def catalog_flow(
             "compute.gpu_per_task is set but this LocalCluster has no GPU: running on CPU"
         )
     result = generate_shards.with_options(task_runner=dask_runner(cfg.compute, gpus))(
-        pending, store, cfg, validators, gpus
+        pending, seal(store), seal(cfg), validators, gpus
     )
     wall_s = time.perf_counter() - start
     if result["errors"]:
@@ -201,7 +218,12 @@ def catalog_flow(
         "changes": planning.change_counts(changes),
     }
     manifest = runs.commit(
-        store, "catalog", plan.run_id, summary, cfg.model_dump(mode="json"), plan.previous_run_id
+        store,
+        "catalog",
+        plan.run_id,
+        scrub(summary),
+        redact(cfg.model_dump(mode="json")),
+        plan.previous_run_id,
     )
     logger.warning(
         "run %s complete: %d ok, %d failed, %.2f audio hours",

@@ -1,15 +1,25 @@
-"""The ``audio-synth`` command line."""
+"""The ``audio-synth`` command line.
+
+Bad input exits 2 with one ``error: ...`` line, a failed gate exits 3, an unexpected failure exits 1
+with one line too. Tracebacks go to ``$AUDIO_SYNTH_HOME/logs/errors.log`` (the line says where) and,
+with ``--debug``, to the terminal as well.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
+import sys
+import traceback
 from collections.abc import Callable
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
+from audio_synth_core.config.secrets import redact_text
 from audio_synth_core.errors import AudioSynthError
-from flows.runtime import configure_environment
+from flows.runtime import configure_environment, console_tracebacks, state_home
 
 app = typer.Typer(
     help="Synthesize audio at scale and prove every file is fit for use.",
@@ -18,10 +28,19 @@ app = typer.Typer(
 )
 
 
+_DEBUG = {"on": False}
+
+
 @app.callback()
-def _environment() -> None:
+def _environment(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print full tracebacks of errors (always logged).")
+    ] = False,
+) -> None:
     """Safe defaults (state under ./.audio-synth, no telemetry) before Prefect is imported."""
+    _DEBUG["on"] = debug
     configure_environment()
+    console_tracebacks(debug)  # Prefect's own traceback of a failed flow: only with --debug
 
 
 OutputOpt = Annotated[
@@ -47,9 +66,45 @@ WorkersOpt = Annotated[
 ]
 
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+def _log_traceback(exc: BaseException) -> Path | None:
+    """Append ``exc``'s traceback (credentials scrubbed) to the error log; its path, or None when
+    the log cannot be written (the error line still appears)."""
+    path = state_home() / "logs" / "errors.log"
+    text = redact_text("".join(traceback.format_exception(exc)))
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {stamp} {' '.join(sys.argv)}\n{text}\n")
+    except OSError:
+        return None
+    return path
+
+
+def _fail(exc: BaseException, code: int = 2, prefix: str = "error") -> NoReturn:
+    """One line naming the problem (where the traceback went); the traceback with --debug."""
+    where = _log_traceback(exc)
+    first, newline, rest = redact_text(str(exc) or type(exc).__name__).partition("\n")
+    # On the error line itself: a config error lists its bad fields on the lines below.
+    message = f"{first} [traceback: {where}]{newline}{rest}" if where else f"{first}{newline}{rest}"
+    if _DEBUG["on"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.secho(f"{prefix}: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _crash(exc: Exception) -> NoReturn:
+    """An error that is not bad input (a bug, a crashed dependency): exit 1, still one line."""
+    _fail(exc, 1, f"error: unexpected {type(exc).__name__}")
+
+
+def _gate_failure(exc: AudioSynthError) -> dict | None:
+    """The manifest of a failed gate, else None. flows.outcome is only imported by a flow run (its
+    import costs seconds), so a GateFailed can only exist when that module is loaded."""
+    outcome = sys.modules.get("flows.outcome")
+    if outcome is not None and isinstance(exc, outcome.GateFailed):
+        return exc.manifest
+    return None
 
 
 @app.command()
@@ -63,28 +118,24 @@ def run(
 ) -> None:
     """Generate audio for a text catalog: audio files + Parquet metadata + an MLflow run."""
     from flows.api import run_catalog
-    from flows.catalog import resolve_config
 
-    _report(
-        lambda: run_catalog(config, output=output, dask_address=dask_address, workers=workers),
-        lambda: resolve_config(config, output, dask_address, workers),
-    )
+    _report(lambda: run_catalog(config, output=output, dask_address=dask_address, workers=workers))
 
 
-def _report(run: Callable[[], dict], precheck: Callable[[], object]) -> None:
-    """Check the config (before any server starts), run a flow and summarize its manifest; bad
-    input exits 2, a failed gate exits 3."""
-    from flows.outcome import GateFailed
-
+def _report(run: Callable[[], dict]) -> None:
+    """Run a flow (the API checks its input before any server starts) and summarize its manifest;
+    bad input exits 2, a failed gate exits 3."""
     try:
-        precheck()
         manifest = run()
-    except GateFailed as exc:
-        _summarize(exc.manifest)
+    except AudioSynthError as exc:
+        failed = _gate_failure(exc)
+        if failed is None:
+            _fail(exc)
+        _summarize(failed)
         typer.secho(f"gate failed: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(3) from None
-    except AudioSynthError as exc:
-        _fail(exc)
+    except Exception as exc:
+        _crash(exc)
     _summarize(manifest)
 
 
@@ -132,14 +183,12 @@ def validate(
     workers: WorkersOpt = None,
 ) -> None:
     """Measure every file of a dataset, write metrics + report, and exit 3 if the gate fails."""
-    from audio_synth_core.config.models import load_validate_config
     from flows.api import validate_dataset
 
     _report(
         lambda: validate_dataset(
             input_url, output, config, dask_address=dask_address, workers=workers
-        ),
-        lambda: load_validate_config(config),
+        )
     )
 
 
@@ -159,14 +208,14 @@ def train(
     dask_address: DaskOpt = None,
 ) -> None:
     """Train a generator model, log it to MLflow (MLFLOW_TRACKING_URI), register it, set its alias."""
-    from audio_synth_core.config.models import load_train_config
     from flows.api import train_model
 
     try:
-        load_train_config(config)  # fail fast, before any server starts
         result = train_model(config, output, dask_address=dask_address)
     except AudioSynthError as exc:
         _fail(exc)
+    except Exception as exc:
+        _crash(exc)
     typer.echo(
         f"registered {result['model_uri']} aliases {result['aliases']} (MLflow run {result['mlflow_run_id']})"
     )
@@ -191,13 +240,13 @@ def compare(
 ) -> None:
     """Compare generators or model versions, log parent/child MLflow runs, promote by alias."""
     from flows.api import compare_generators
-    from flows.compare import resolve_compare_config
 
     try:
-        resolve_compare_config(config)  # fail fast, before any server starts
         result = compare_generators(config, output, dask_address=dask_address, workers=workers)
     except AudioSynthError as exc:
         _fail(exc)
+    except Exception as exc:
+        _crash(exc)
     typer.echo(f"decision: {result['decision']['reason']}")
     typer.echo(f"report: {result['report']}")
 
@@ -270,3 +319,50 @@ def show(
     failed = items[items["status"] != "ok"]
     for row in failed.head(failures).itertuples():
         typer.echo(f"  failed {row.catalog_id} [{row.id}]: {row.error}")
+
+
+@app.command()
+def gc(
+    output: Annotated[str, typer.Argument(help="Output URL (folder or s3://...).")],
+    keep_runs: Annotated[
+        int,
+        typer.Option(
+            "--keep-runs", min=1, help="Keep the audio of the last N complete catalog runs."
+        ),
+    ] = 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only report what would be deleted.")
+    ] = False,
+    tmp_grace_s: Annotated[
+        float,
+        typer.Option("--tmp-grace-s", min=0, help="Delete *.tmp-* files older than this."),
+    ] = 3600.0,
+    wait_s: Annotated[
+        float,
+        typer.Option(
+            "--wait-s", min=0, help="Wait this long for a run in progress (default: none)."
+        ),
+    ] = 0.0,
+) -> None:
+    """Free storage: delete audio no longer referenced by the last N complete catalog runs and
+    stale temporary files; never while a run holds the output (exits 1 naming that run)."""
+    from audio_synth_core.pipeline.lease import LeaseError
+    from flows.api import collect_garbage
+
+    try:
+        r = collect_garbage(
+            output, keep_runs=keep_runs, dry_run=dry_run, tmp_grace_s=tmp_grace_s, wait_s=wait_s
+        )
+    except LeaseError as exc:  # a run in progress: not bad input, try again later
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except AudioSynthError as exc:
+        _fail(exc)
+    verb = "would free" if dry_run else "freed"
+    typer.echo(
+        f"{verb} {r['files']} files, {r['bytes']} bytes ({r['bytes'] / 2**20:.1f} MiB): "
+        f"{r['audio_files']} audio, {r['tmp_files']} temporary; "
+        f"kept {r['audio_kept']} audio files of runs {', '.join(r['kept_runs']) or '-'}"
+    )
+    if r["in_use"]:
+        typer.echo(f"note: a {r['in_use']} holds this output; gc would wait for it")

@@ -23,7 +23,7 @@ from prefect_dask import DaskTaskRunner
 
 from audio_synth_core.compare.evaluate import evaluation_id, pin_candidate
 from audio_synth_core.compare.promotion import Decision, decide_promotion, decision_id
-from audio_synth_core.compare.prompts import Prompt, load_prompts
+from audio_synth_core.compare.prompts import load_prompts
 from audio_synth_core.compare.table import (
     GateStats,
     compare_table,
@@ -33,16 +33,19 @@ from audio_synth_core.compare.table import (
 )
 from audio_synth_core.config.compare import CandidateSpec, CompareConfig, load_compare_config
 from audio_synth_core.config.models import ComputeConfig
+from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.models.registry import use_registry
 from audio_synth_core.pipeline import runs
+from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.pipeline.runs import ShardSpec
-from audio_synth_core.reporting.compare_report import comparison_report_html
+from audio_synth_core.reporting.compare_report import candidate_samples, comparison_report_html
 from audio_synth_core.store import ids, layout
 from audio_synth_core.store.storage import Store
 from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
+from flows.credentials import Sealed, restore, seal
 from flows.prepare import open_store, resolve, validator_specs, with_compute
 from flows.progress import gather
 from tasks.compare import candidate_summary, evaluate_candidate_task
@@ -61,16 +64,20 @@ def _runner(compute: ComputeConfig, needs_gpu: bool) -> tuple[DaskTaskRunner, bo
 @flow(name="evaluate-candidates")
 def evaluate_candidates(
     shards: list[ShardSpec],
-    candidates: dict[str, CandidateSpec],
+    sealed_candidates: Sealed,
     prompts_json: str,
     validators: str,
-    store: Store,
-    registry_uri: str | None,
+    sealed_store: Sealed,
+    sealed_registry_uri: Sealed,
     audio_format: str,
     compute: ComputeConfig,
     annotate_gpu: bool,
 ) -> dict[str, Any]:
-    """One task per pending candidate; a GPU candidate is submitted under a GPU annotation."""
+    """One task per pending candidate; a GPU candidate is submitted under a GPU annotation.
+    Candidates, store and registry URI arrive sealed: Prefect stores only their redacted views."""
+    candidates: dict[str, CandidateSpec] = sealed_candidates.value
+    store: Store = sealed_store.value
+    registry_uri: str | None = sealed_registry_uri.value
     task = evaluate_candidate_task.with_options(
         retries=compute.retries, retry_delay_seconds=compute.retry_delay_s
     )
@@ -111,38 +118,6 @@ def _alias_version(model_name: str, alias: str) -> str | None:
         return None  # no version holds the alias yet
 
 
-def _samples(
-    store: Store,
-    eval_id: str,
-    frames: dict[str, pd.DataFrame],
-    prompts: list[Prompt],
-    n: int,
-    fmt: str,
-    metric: str,
-) -> list[dict[str, Any]]:
-    """The first ``n`` prompts' audio of every candidate, for the report's players."""
-    out = []
-    for p in prompts[:n]:
-        clips = {}
-        for label, frame in frames.items():
-            row = frame[frame["prompt_id"] == p.id]
-            if row.empty:
-                continue
-            r = row.iloc[0]
-            if r.get("status") != "ok":
-                clips[label] = {"error": r.get("error")}
-                continue
-            metrics = {k: r.get(k) for k in (metric, "passed") if k in row.columns}
-            rel = layout.candidate_audio(eval_id, label, f"{p.id}.{fmt}")
-            clips[label] = {
-                "audio_bytes": store.read_bytes(rel),
-                "mime": f"audio/{fmt}",
-                "metrics": metrics,
-            }
-        out.append({"prompt_id": p.id, "text": p.text, "clips": clips})
-    return out
-
-
 def _log_candidates(
     cfg: CompareConfig, summaries: dict[str, dict[str, Any]], table: pd.DataFrame
 ) -> dict[str, str]:
@@ -162,7 +137,9 @@ def _log_candidates(
                 "generator.version": s["generator_version"],
                 **tracking.flatten("generator.params", s["generator_params"], {}),
             }
-            mlflow.log_params({k: str(v)[:6000] for k, v in params.items() if v is not None})
+            # Generator parameters may hold credentials (a model bucket's storage_options).
+            public = redact(params)
+            mlflow.log_params({k: str(v)[:6000] for k, v in public.items() if v is not None})
             metrics: dict[str, Any] = {"prompts": s["n_items"], "prompts_ok": s["n_ok"]}
             for r in table[table["candidate"] == label].itertuples(index=False):
                 metrics |= {
@@ -221,9 +198,19 @@ def compare_flow(
     """Compare generators on the same prompts; promote the challenger by alias when it wins."""
 
     logger = get_run_logger()
-    cfg = resolve_compare_config(config)
+    # Parameters handed over by flows.api are redacted copies: restore the real ones in-process.
+    cfg = resolve_compare_config(restore(config))
+    output = restore(output)
     compute = with_compute(cfg.compute, dask_address, workers)
     store = open_store(output)
+    with output_lease(store, "compare", on_wait=logger.warning):
+        return _compare_run(cfg, compute, store, logger)
+
+
+def _compare_run(
+    cfg: CompareConfig, compute: ComputeConfig, store: Store, logger: Any
+) -> dict[str, Any]:
+    """The run body, under the output's lease: one run per output at a time (pipeline/lease.py)."""
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
     use_registry(uri)  # aliases resolve in, and are set in, this registry
     prompts = load_prompts(cfg)
@@ -262,11 +249,11 @@ def compare_flow(
     start = time.perf_counter()
     result = evaluate_candidates.with_options(task_runner=runner)(
         pending,
-        {c.label: c for c in pinned},
+        seal({c.label: c for c in pinned}),
         prompts_json,
         validators,
-        store,
-        uri,
+        seal(store),
+        seal(uri),
         cfg.audio_format,
         compute,
         annotate,
@@ -337,13 +324,18 @@ def compare_flow(
         "evaluation_id": eval_id,
         "decision_id": did,
         "prompts": len(prompts),
-        "candidates": {
-            k: {kk: vv for kk, vv in v.items() if kk != "worker"} for k, v in summaries.items()
+        "candidates": {  # generator parameters may hold credentials (model storage_options)
+            k: {
+                kk: redact(vv) if kk == "generator_params" else vv
+                for kk, vv in v.items()
+                if kk != "worker"
+            }
+            for k, v in summaries.items()
         },
         "reference": reference,
         "wall_s": wall_s,
     }
-    samples = _samples(
+    samples = candidate_samples(
         store,
         eval_id,
         frames,
@@ -395,4 +387,6 @@ def compare_flow(
         "tracking_uri": uri,
     }
     logger.warning("comparison %s: %s", run_id, decision.reason)
-    return runs.commit(store, "compare", run_id, summary, cfg.model_dump(mode="json"))
+    return runs.commit(
+        store, "compare", run_id, scrub(summary), redact(cfg.model_dump(mode="json"))
+    )

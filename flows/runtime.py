@@ -4,11 +4,17 @@ Prefect's "ephemeral" mode starts a temporary API server in the flow process and
 worker (25-30 s each, see STACK.md). Instead a run uses PREFECT_API_URL when it is set, or starts one
 local server, exports its URL, and every worker (started afterwards, so inheriting the environment)
 reports to it.
+
+Order at the end matters: Prefect sends logs and events from background queue services that flush
+at interpreter exit. If the server is stopped first, that flush retries against a dead port for
+over a minute and ends with "Error logging to API". So the services are drained while the server is
+still up, then the server stops.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -42,6 +48,58 @@ def configure_environment() -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    # Prefect creates PREFECT_HOME at import but not its parents: a fresh AUDIO_SYNTH_HOME warned.
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def drain_prefect_services(timeout_s: float = 30.0) -> None:
+    """Send what Prefect's log and event workers still hold, and stop them (a later call to Prefect
+    starts fresh ones). Must run while their API server is still up."""
+    if "prefect" not in sys.modules:  # nothing was ever queued
+        return
+    from prefect._internal.concurrency.services import QueueService
+
+    # One registry holds every queue service (API logs, events), so this drains them all.
+    QueueService.drain_all(timeout=timeout_s)
+
+
+# Whether Prefect's console handler prints tracebacks of a failed flow run. The CLI turns them off
+# (unless --debug): its own one-line error says where the full traceback was logged.
+_CONSOLE = {"tracebacks": True}
+
+
+def console_tracebacks(show: bool) -> None:
+    """Show (the default) or hide tracebacks in Prefect's console output of later runs."""
+    _CONSOLE["tracebacks"] = show
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record as ``inner`` does, minus its traceback (the record itself is unchanged,
+    so Prefect's API log handler still gets it)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _apply_console_tracebacks() -> None:
+    if _CONSOLE["tracebacks"] or "prefect.main" not in sys.modules:
+        return  # nothing to hide, or Prefect's logging is not set up yet (no console handler)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not isinstance(
+            handler.formatter, _WithoutTraceback
+        ):
+            handler.setFormatter(_WithoutTraceback(handler.formatter))
 
 
 def _free_port() -> int:
@@ -94,6 +152,8 @@ def prefect_server(timeout_s: float = 120.0) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
+        if proc.poll() is None:
+            drain_prefect_services()
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -106,6 +166,7 @@ def prefect_server(timeout_s: float = 120.0) -> Iterator[str]:
 def prefect_api() -> Iterator[str]:
     """The API for this process and its workers: PREFECT_API_URL if set, else a local server."""
     configure_environment()
+    _apply_console_tracebacks()
     existing = os.environ.get("PREFECT_API_URL")
     if existing:
         yield existing

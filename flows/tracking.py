@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.models.registry import use_registry
 from audio_synth_core.store.storage import Store
 
@@ -46,19 +47,23 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None):
-    """An active MLflow run in ``experiment`` (created with a sane artifact root if new)."""
+    """An active MLflow run in ``experiment`` (created with a sane artifact root if new); tag
+    values carry no credentials (an input URL's password is redacted)."""
     import mlflow
 
     use_registry(uri)
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=_artifact_root(uri))
     mlflow.set_experiment(experiment)
-    return mlflow.start_run(run_name=run_name, tags=dict(tags or {}))
+    return mlflow.start_run(run_name=run_name, tags=scrub(dict(tags or {})))
 
 
 def log_config(config: Mapping[str, Any], name: str = "config.json") -> None:
+    """The config as flat params and a JSON artifact, credentials redacted (key names kept, values
+    ``***``): MLflow's database and artifacts are read by many more people than the config."""
     import mlflow
 
+    config = redact(config)
     params = flatten("", config, {})
     # MLflow caps a param value at 6000 characters; the full config is also an artifact.
     mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})

@@ -9,21 +9,27 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from audio_synth_core import audio
-from audio_synth_core.config.models import TrainConfig, load_train_config
+from audio_synth_core.config.models import ComputeConfig, TrainConfig, load_train_config
+from audio_synth_core.config.secrets import redact
 from audio_synth_core.models.corpus import corpus_texts
 from audio_synth_core.models.registry import log_tts_model, set_alias
 from audio_synth_core.models.tts import TTSModel
 from audio_synth_core.pipeline import runs
+from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.store import ids, layout
 from audio_synth_core.store.storage import Store
 from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
+from flows.credentials import Sealed, restore, seal
 from flows.prepare import open_store, resolve, with_compute
 from tasks.train import train_task
 
 
 @flow(name="train-on-cluster")
-def train_on_cluster(cfg: TrainConfig, store: Store, train_id: str, gpus: int) -> dict:
+def train_on_cluster(sealed_cfg: Sealed, sealed_store: Sealed, train_id: str, gpus: int) -> dict:
+    # Sealed: Prefect stores only the redacted views of the config and the store.
+    cfg: TrainConfig = sealed_cfg.value
+    store: Store = sealed_store.value
     with gpu_annotation(gpus):
         future = train_task.with_options(retries=cfg.compute.retries).submit(cfg, store, train_id)
     return future.result()
@@ -57,10 +63,20 @@ def train_flow(
 ) -> dict[str, Any]:
     """Train a generator model, log it to MLflow, register it and set its alias."""
     logger = get_run_logger()
-    cfg = resolve(config, TrainConfig, load_train_config)
+    # Parameters handed over by flows.api are redacted copies: restore the real ones in-process.
+    cfg = resolve(restore(config), TrainConfig, load_train_config)
+    output = restore(output)
     compute = with_compute(cfg.compute, dask_address, None)
     compute = compute.model_copy(update={"n_workers": compute.n_workers or 1})
     store = open_store(output)
+    with output_lease(store, "train", on_wait=logger.warning):
+        return _train_run(cfg, compute, store, logger)
+
+
+def _train_run(
+    cfg: TrainConfig, compute: ComputeConfig, store: Store, logger: Any
+) -> dict[str, Any]:
+    """The run body, under the output's lease: one run per output at a time (pipeline/lease.py)."""
     train_id = train_id_for(cfg)
     done = runs.completed(store, train_id)
     if done is not None:
@@ -73,7 +89,7 @@ def train_flow(
         tracking.log_config(cfg.model_dump(mode="json"))
         gpus = effective_gpus(compute, compute.gpu_per_task)
         summary = train_on_cluster.with_options(task_runner=dask_runner(compute, gpus))(
-            cfg.model_copy(update={"compute": compute}), store, train_id, gpus
+            seal(cfg.model_copy(update={"compute": compute})), seal(store), train_id, gpus
         )
         _log_history(summary.pop("history"))
         tts = _load_model(store, layout.model_dir(train_id))
@@ -108,7 +124,7 @@ def train_flow(
         "metrics": metrics,
         "summary": summary,
     }
-    return runs.commit(store, "train", train_id, result, cfg.model_dump(mode="json"))
+    return runs.commit(store, "train", train_id, result, redact(cfg.model_dump(mode="json")))
 
 
 def _has_alias(name: str, alias: str) -> bool:

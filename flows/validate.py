@@ -10,15 +10,18 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import unmapped
 
-from audio_synth_core.config.models import ValidateConfig, load_validate_config
+from audio_synth_core.config.models import ComputeConfig, ValidateConfig, load_validate_config
+from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.inputs.datasets import discover
 from audio_synth_core.pipeline import runs
+from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import ids, layout
 from audio_synth_core.store.storage import Store
 from flows import tracking
 from flows.compute import dask_runner
+from flows.credentials import Sealed, restore, seal
 from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
 from flows.prepare import open_store, resolve, validator_specs, with_compute
 from flows.progress import gather
@@ -27,8 +30,11 @@ from tasks.validate import validate_shard_task
 
 @flow(name="validate-shards")
 def validate_shards(
-    specs: list[ShardSpec], store: Store, cfg: ValidateConfig, validators: str
+    specs: list[ShardSpec], sealed_store: Sealed, sealed_cfg: Sealed, validators: str
 ) -> dict:
+    # Sealed: Prefect stores only the redacted views of the store and the config.
+    store: Store = sealed_store.value
+    cfg: ValidateConfig = sealed_cfg.value
     futures = validate_shard_task.with_options(
         retries=cfg.compute.retries, retry_delay_seconds=cfg.compute.retry_delay_s
     ).map(specs, unmapped(store), validators, unmapped(cfg.input_storage_options))
@@ -50,10 +56,26 @@ def validate_flow(
 ) -> dict[str, Any]:
     """Validate every audio file under ``input_url``; metrics, reports and manifest go to ``output``."""
     logger = get_run_logger()
-    cfg = resolve_validate_config(config)
+    # Parameters handed over by flows.api are redacted copies: restore the real ones in-process.
+    input_url, output = restore(input_url), restore(output)
+    cfg = resolve_validate_config(restore(config))
     compute = with_compute(cfg.compute, dask_address, workers)
     validators = validator_specs(cfg.validation) or json.dumps([])
     store = open_store(output, cfg.output_storage_options)
+    with output_lease(store, "validate", on_wait=logger.warning):
+        return _validate_run(input_url, output, cfg, compute, validators, store, logger)
+
+
+def _validate_run(
+    input_url: str,
+    output: str,
+    cfg: ValidateConfig,
+    compute: ComputeConfig,
+    validators: str,
+    store: Store,
+    logger: Any,
+) -> dict[str, Any]:
+    """The run body, under the output's lease: one run per output at a time (pipeline/lease.py)."""
     items = discover(input_url, cfg.input_storage_options)
     digest = ids.stream_digest(items.column("id").to_pylist(), validators)
     run_id = ids.run_id(cfg.name, digest)
@@ -74,7 +96,7 @@ def validate_flow(
     logger.warning("validation run %s: %d items in %d shards", run_id, items.num_rows, len(shards))
     start = time.perf_counter()
     result = validate_shards.with_options(task_runner=dask_runner(compute))(
-        pending, store, cfg, validators
+        pending, seal(store), seal(cfg), validators
     )
     wall_s = time.perf_counter() - start
     if result["errors"]:
@@ -110,7 +132,9 @@ def validate_flow(
         "reports": urls,
         "mlflow_run_id": mlflow_run_id,
     }
-    manifest = runs.commit(store, "validate", run_id, summary, cfg.model_dump(mode="json"))
+    manifest = runs.commit(
+        store, "validate", run_id, scrub(summary), redact(cfg.model_dump(mode="json"))
+    )
     if not assessment.gate_passed:
         raise GateFailed(gate_message(run_id, assessment, urls), manifest)
     return manifest

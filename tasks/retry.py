@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-# OSError covers ConnectionError, TimeoutError, pyarrow's ArrowIOError, s3fs's translated
-# errors and distributed's CommClosedError; these subclasses of it are deterministic.
-DETERMINISTIC_OS_ERRORS = (
-    FileNotFoundError,
-    PermissionError,
-    IsADirectoryError,
-    NotADirectoryError,
-    FileExistsError,
-)
+from audio_synth_core.store.audio_files import is_per_file_error
 
 
 def is_infrastructure_error(exc: BaseException) -> bool:
-    """True for errors a retry may cure (I/O, network, timeouts), False for everything else."""
-    return isinstance(exc, OSError) and not isinstance(exc, DETERMINISTIC_OS_ERRORS)
+    """True for errors a retry may cure (I/O, network, timeouts), False for everything else.
+
+    OSError covers ConnectionError, TimeoutError, pyarrow's ArrowIOError, s3fs's translated errors
+    and distributed's CommClosedError; a missing file, a denied permission, a symlink loop and
+    their kin fail the same way on every try (``is_per_file_error``)."""
+    return isinstance(exc, OSError) and not (
+        is_per_file_error(exc) or isinstance(exc, FileExistsError)
+    )
 
 
 def retry_on_infrastructure(task: Any, task_run: Any, state: Any) -> bool:

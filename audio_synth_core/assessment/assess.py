@@ -135,12 +135,20 @@ def sample_ranking(df: pd.DataFrame) -> tuple[str, bool] | None:
 
 
 def pick_samples(
-    df: pd.DataFrame, n: int, storage_options: dict[str, Any] | None = None
+    df: pd.DataFrame,
+    n: int,
+    storage_options: dict[str, Any] | None = None,
+    store: Store | None = None,
 ) -> list[dict]:
-    """Audio of the worst and best items (by pass/fail, then by ``sample_ranking``)."""
+    """Audio of the worst and best items (by pass/fail, then by ``sample_ranking``).
+
+    An item's ``audio_path`` is read under ``store`` (the output root as opened now, with its own
+    credentials); without one, ``audio_uri`` with ``storage_options`` (audio outside the output)."""
     if n == 0 or "audio_uri" not in df.columns:
         return []
-    ok = df[(df["status"] == schema.STATUS_OK) & df["audio_uri"].notna()].copy()
+    rel = df["audio_path"] if store is not None and "audio_path" in df.columns else None
+    located = df["audio_uri"].notna() if rel is None else df["audio_uri"].notna() | rel.notna()
+    ok = df[(df["status"] == schema.STATUS_OK) & located].copy()
     if ok.empty:
         return []
     ranking = sample_ranking(ok)
@@ -160,11 +168,13 @@ def pick_samples(
         if row.id in seen:
             continue
         seen.add(row.id)
+        own = getattr(row, "audio_path", None) if store is not None else None
+        own = own if isinstance(own, str) and own else None  # null reads back as NaN
         try:
-            data = read_uri(row.audio_uri, storage_options)
+            data = store.read_bytes(own) if own else read_uri(row.audio_uri, storage_options)
         except OSError:
             continue
-        fmt = "flac" if str(row.audio_uri).endswith(".flac") else "wav"
+        fmt = "flac" if str(own or row.audio_uri).endswith(".flac") else "wav"
         metrics = {
             c: getattr(row, c)
             for c in ("duration_s", "rms_dbfs", score_col)
@@ -202,7 +212,7 @@ def write_reports(
     Sample audio is read with ``audio_storage_options`` (default: the output store's own)."""
     if audio_storage_options is None:
         audio_storage_options = store.storage_options
-    samples = pick_samples(df, cfg.report_samples, audio_storage_options)
+    samples = pick_samples(df, cfg.report_samples, audio_storage_options, store)
     report_json, html = build_report(
         assessment.summary,
         df,

@@ -24,6 +24,7 @@ import pyarrow as pa
 from audio_synth_core.errors import CatalogError
 from audio_synth_core.pipeline import runs
 from audio_synth_core.store import ids, layout, schema
+from audio_synth_core.store.audio_files import is_per_file_error
 from audio_synth_core.store.storage import Store
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -51,8 +52,20 @@ def _item(
     }
 
 
+def _read_metadata(store: Store, name: str) -> bytes:
+    """The metadata table's bytes; one that cannot be read (a symlink loop, a directory, denied)
+    is the whole input's problem, named, rather than an OSError traceback."""
+    try:
+        return store.read_bytes(name)
+    except OSError as exc:
+        if not is_per_file_error(exc):
+            raise  # a connection or timeout error: worth trying again, not a bad input
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CatalogError(f"cannot read metadata table {store.uri(name)!r}: {reason}") from None
+
+
 def _ljspeech(store: Store) -> list[dict]:
-    text = store.read_bytes("metadata.csv").decode("utf-8-sig")
+    text = _read_metadata(store, "metadata.csv").decode("utf-8-sig")
     items = []
     for line in text.splitlines():
         if not line.strip():
@@ -69,7 +82,7 @@ def _ljspeech(store: Store) -> list[dict]:
 
 
 def _table(store: Store, name: str) -> list[dict]:
-    data = store.read_bytes(name)
+    data = _read_metadata(store, name)
     df = (
         pd.read_parquet(io.BytesIO(data))
         if name.endswith(".parquet")
@@ -99,9 +112,28 @@ def _table(store: Store, name: str) -> list[dict]:
     return items
 
 
+def _utf8(path: str) -> str:
+    """``path`` as valid UTF-8 text: a local name in another encoding (the OS hands it over with
+    surrogate escapes, which no Parquet string or id hash accepts) gets U+FFFD in place of its bad
+    bytes, so it is an item whose read fails and names it, not a crash of the whole discovery."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return path
+
+
 def _walk(store: Store) -> list[dict]:
+    """Every entry named like audio under the root, whatever it is.
+
+    fsspec's walk lists symlinks without following them into directories (so a link loop such as
+    ``up -> ..`` cannot make it hang) and skips folders it cannot list. A link (dangling or
+    looping), a FIFO or even a directory named ``x.wav`` is kept as an item: validation records
+    why it cannot be read, instead of the file silently vanishing from the report.
+    """
     root = store.path("").rstrip("/")
-    found = sorted(p for p in store.fs.find(root) if p.lower().endswith(AUDIO_EXTENSIONS))
+    entries = (_utf8(p.rstrip("/")) for p in store.fs.find(root, withdirs=True))
+    found = sorted({p for p in entries if p != root and p.lower().endswith(AUDIO_EXTENSIONS)})
     items = []
     for path in found:
         rel = path[len(root) + 1 :]
@@ -117,7 +149,10 @@ def discover(input_url: str, storage_options: dict[str, Any] | None = None) -> p
     if not store.fs.exists(store.path("")):
         raise CatalogError(f"input {input_url!r} does not exist")
     if store.exists(layout.LATEST):
-        df = runs.read_items(store)[schema.ITEM_SCHEMA.names]
+        # Its audio stays outside the validate output: absolute URLs resolved against where the
+        # input is now (read_items), and no path relative to the output (none before schema 2).
+        df = runs.read_items(store).reindex(columns=schema.ITEM_SCHEMA.names)
+        df["audio_path"] = None
         return pa.Table.from_pandas(df, schema=schema.ITEM_SCHEMA, preserve_index=False)
     names = set(store.list(""))
     if "metadata.csv" in names and "wavs" in names and _is_ljspeech(store):
@@ -134,6 +169,6 @@ def discover(input_url: str, storage_options: dict[str, Any] | None = None) -> p
 
 
 def _is_ljspeech(store: Store) -> bool:
-    head = store.read_bytes("metadata.csv")[:4096].decode("utf-8-sig", errors="replace")
+    head = _read_metadata(store, "metadata.csv")[:4096].decode("utf-8-sig", errors="replace")
     first = next(csv.reader(io.StringIO(head), delimiter="|"), [])
     return len(first) >= 2 and not any(c.strip().lower() in PATH_COLUMNS for c in first)

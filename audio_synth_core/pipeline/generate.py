@@ -98,10 +98,13 @@ def generate_shard(
     for row in rows:
         row["run_id"] = spec.run_id
         # An unchanged item keeps its audio unless the file went missing since.
-        if row["status"] == schema.STATUS_OK and not store.exists(
-            layout.audio(row["id"], row["audio_format"])
-        ):
-            row["status"] = STATUS_PENDING
+        if row["status"] == schema.STATUS_OK:
+            rel = layout.audio(row["id"], row["audio_format"])
+            if store.exists(rel):
+                # Carried from the previous run, maybe at another root: point at this one.
+                row.update(audio_path=rel, audio_uri=store.uri(rel))
+            else:
+                row["status"] = STATUS_PENDING
     pending = [r for r in rows if r["status"] == STATUS_PENDING]
     for begin in range(0, len(pending), batch_size):
         batch = pending[begin : begin + batch_size]
@@ -121,7 +124,7 @@ def generate_shard(
             # Storage errors propagate: the task is retried rather than committing a false failure.
             rel = layout.audio(row["id"], row["audio_format"])
             store.write_bytes(rel, data)
-            row.update(done, audio_uri=store.uri(rel))
+            row.update(done, audio_uri=store.uri(rel), audio_path=rel)
             generated += 1
             generated_s += done["duration_s"]
     table = pa.Table.from_pylist(rows, schema=schema.ITEM_SCHEMA)

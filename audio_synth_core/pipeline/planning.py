@@ -168,6 +168,7 @@ CARRIED = [
     "num_samples",
     "duration_s",
     "audio_uri",
+    "audio_path",
     "sha256",
     "status",
     "error",

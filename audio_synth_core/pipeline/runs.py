@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from audio_synth_core.pipeline import lease
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 
@@ -104,6 +105,7 @@ def commit(
     """Write the manifest (last: the run is complete exactly when it exists), then LATEST.json."""
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind!r}; known: {', '.join(KINDS)}")
+    lease.check_held(store)  # a run whose lease was taken over never writes a manifest
     manifest = {
         "run_id": run_id,
         "kind": kind,
@@ -150,16 +152,40 @@ def read_manifest(store: Store, run_id: str | None = None) -> dict[str, Any]:
     return manifest
 
 
+def audio_location(store: Store, row: Mapping[str, Any]) -> str | None:
+    """Where an item's audio is now: its ``audio_path`` under the root ``store`` was opened at
+    (a copied, moved or downloaded output finds its own audio), else its absolute ``audio_uri``
+    (imported audio outside the output, outputs written before schema version 2)."""
+    rel = row.get("audio_path")
+    return store.uri(rel) if isinstance(rel, str) and rel else row.get("audio_uri")
+
+
+def resolve_audio(store: Store, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``audio_uri`` replaced by ``audio_location`` wherever ``audio_path`` is set."""
+    if "audio_path" not in df.columns or df.empty:
+        return df
+    own = df["audio_path"].notna()
+    if own.any():
+        pairs = zip(df["audio_path"], df["audio_uri"], own, strict=True)
+        uris = [store.uri(rel) if is_own else uri for rel, uri, is_own in pairs]
+        # Same dtype as read (pandas 3: "str"), which the data contract checks.
+        df = df.assign(audio_uri=pd.Series(uris, index=df.index, dtype=df["audio_uri"].dtype))
+    return df
+
+
 def read_items(store: Store, run_id: str | None = None) -> pd.DataFrame:
     """Item metadata of a run (default: the last complete run), joined with its validation
-    metrics where the run was validated (validation values win where both exist)."""
+    metrics where the run was validated (validation values win where both exist).
+
+    ``audio_uri`` is where each file is now, seen from the root ``store`` was opened at
+    (``audio_location``), not necessarily the URL it was written to."""
     run_id = run_id or latest_run_id(store)
     if run_id is None:
         raise FileNotFoundError(f"no complete run under {store.url!r}")
     table = store.read_tables(layout.items_dir(run_id))
     if table is None:
         raise FileNotFoundError(f"run {run_id!r} has no item metadata under {store.url!r}")
-    df = table.to_pandas()
+    df = resolve_audio(store, table.to_pandas())
     validation = store.read_tables(layout.validation_dir(run_id))
     if validation is None:
         return df

@@ -2,7 +2,9 @@
 
 Every validator measures every decodable clip; its metrics become columns (units in the field
 metadata), its failed checks set ``passed`` = False and are named in ``failed_checks``. An item that
-cannot be decoded, or that a validator crashes on, is a recorded failure, never a lost shard.
+cannot be read (missing_audio, unreadable: a symlink loop, a directory, a FIFO, permission denied)
+or decoded (decode), or that a validator crashes on, is a recorded failure naming the file, never a
+lost shard; only errors a retry may cure (a reset connection, a timeout, a 5xx) fail the shard.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from typing import Any
 import pyarrow as pa
 
 from audio_synth_core import audio
+from audio_synth_core.pipeline import runs
 from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import layout, schema
-from audio_synth_core.store.storage import Store, read_uri
+from audio_synth_core.store.audio_files import UnreadableAudio, read_audio
+from audio_synth_core.store.storage import Store
 from audio_synth_core.validators.base import (
     Clip,
     ValidationContext,
@@ -103,14 +107,22 @@ def unusable(item_id: str, check: str, reason: str) -> dict[str, Any]:
 
 
 def validate_row(
-    row: Mapping[str, Any], data: bytes, validators: Sequence[Validator]
+    row: Mapping[str, Any],
+    data: bytes,
+    validators: Sequence[Validator],
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics, checks and pass/fail of one item whose audio bytes are ``data``."""
+    """Metrics, checks and pass/fail of one item whose audio bytes are ``data`` (read from
+    ``source``, which a decode error names)."""
     out: dict[str, Any] = {"id": row["id"], "quarantined": False}
+    source = source or row.get("audio_uri") or row["id"]
     try:
-        samples, rate = audio.decode(data)
-    except Exception as exc:  # soundfile raises several types for corrupt input
+        samples, rate = audio.decode(data, source)
+    except audio.AudioDecodeError as exc:
         return unusable(row["id"], "decode", f"unreadable audio: {exc}")
+    except Exception as exc:  # anything else soundfile raises on corrupt input, still named
+        reason = f"unreadable audio: cannot decode {source}: {type(exc).__name__}: {exc}"
+        return unusable(row["id"], "decode", reason)
     clip = Clip(row["id"], samples, rate, row.get("text"), _attributes(row))
     metrics: dict[str, Any] = {}
     failures: list[dict[str, Any]] = []
@@ -144,7 +156,8 @@ def validate_row(
 def _quarantine(store: Store, row: Mapping[str, Any]) -> None:
     """Move our own audio file under quarantine/; audio outside the output is only flagged."""
     rel = layout.audio(row["id"], row["audio_format"] or "flac")
-    if row.get("audio_uri") == store.uri(rel) and store.exists(rel):
+    own = row.get("audio_path") == rel or row.get("audio_uri") == store.uri(rel)
+    if own and store.exists(rel):
         store.move(rel, layout.quarantine(rel))
 
 
@@ -183,14 +196,16 @@ def validate_shard(
                 }
             )
             continue
+        # Our own audio resolves under this output's root (it may have been moved) and is read
+        # with its credentials; imported audio keeps its absolute URL and the input's options.
+        where = runs.audio_location(store, row)
+        options = store.storage_options if row.get("audio_path") else audio_storage_options
         try:
-            data = read_uri(row["audio_uri"], dict(audio_storage_options or {}))
-        except FileNotFoundError:
-            results.append(
-                unusable(row["id"], "missing_audio", f"audio file not found: {row['audio_uri']}")
-            )
+            data = read_audio(where, options)
+        except UnreadableAudio as exc:  # this file's failed row; the shard goes on
+            results.append(unusable(row["id"], exc.check, exc.reason))
             continue
-        result = validate_row(row, data, validators)
+        result = validate_row(row, data, validators, source=where)
         if result["quarantined"]:
             _quarantine(store, row)
         results.append(result)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from audio_synth_core.compare.promotion import Decision, format_number
+from audio_synth_core.compare.prompts import Prompt
 from audio_synth_core.compare.table import PASS_RATE, GateStats
 from audio_synth_core.reporting.html import (
     AUDIO_BUDGET_BYTES,
@@ -23,6 +24,8 @@ from audio_synth_core.reporting.html import (
     html_table,
     png_img,
 )
+from audio_synth_core.store import layout
+from audio_synth_core.store.storage import Store
 
 _TABLE_HEADERS = [
     "candidate",
@@ -42,6 +45,38 @@ _GATE_HEADERS = [
     "privacy flags",
     "four-fifths flags",
 ]
+
+
+def candidate_samples(
+    store: Store,
+    eval_id: str,
+    frames: dict[str, pd.DataFrame],
+    prompts: list[Prompt],
+    n: int,
+    fmt: str,
+    metric: str,
+) -> list[dict[str, Any]]:
+    """The first ``n`` prompts' audio of every candidate, for the report's players."""
+    out = []
+    for p in prompts[:n]:
+        clips = {}
+        for label, frame in frames.items():
+            row = frame[frame["prompt_id"] == p.id]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            if r.get("status") != "ok":
+                clips[label] = {"error": r.get("error")}
+                continue
+            metrics = {k: r.get(k) for k in (metric, "passed") if k in row.columns}
+            rel = layout.candidate_audio(eval_id, label, f"{p.id}.{fmt}")
+            clips[label] = {
+                "audio_bytes": store.read_bytes(rel),
+                "mime": f"audio/{fmt}",
+                "metrics": metrics,
+            }
+        out.append({"prompt_id": p.id, "text": p.text, "clips": clips})
+    return out
 
 
 def _ci_figure(

@@ -1,7 +1,8 @@
 """Where things live under an output root. The only place that spells a path, so readers and
 writers agree.
 
-<root>/audio/<id[:2]>/<id>.<fmt>                  audio, content-addressed (shared by runs)
+<root>/audio/<id[:2]>/<id>.<fmt>                  audio, content-addressed (shared by runs);
+                                                  items record it relative (``audio_path``)
 <root>/runs/<run_id>/plan/part-N.parquet          planned items of shard N
 <root>/runs/<run_id>/items/part-N.parquet         item metadata of shard N (committed shard)
 <root>/runs/<run_id>/validation/part-N.parquet    validator metrics + pass/fail of shard N
@@ -15,15 +16,19 @@ writers agree.
 <root>/models/<train_id>/                         a trained model (config.json written last)
 <root>/quarantine/audio/...                       audio withheld by a validator (privacy)
 <root>/LATEST.json                                the last complete run
+<root>/LEASE.json                                 who works on this output now (pipeline/lease.py)
 """
 
 from __future__ import annotations
 
 LATEST = "LATEST.json"
+LEASE = "LEASE.json"
 RUNS = "runs"
 
 
 def audio(item_id: str, fmt: str) -> str:
+    """An item's audio, relative to the output root: what its ``audio_path`` column holds, so an
+    output that is copied, moved or downloaded still finds it (``<root>/<audio_path>``)."""
     return f"audio/{item_id[:2]}/{item_id}.{fmt}"
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+# 2: ``audio_path`` (audio relative to the output root) added; readers resolve it against the root
+# they opened, so a copied, moved or downloaded output finds its own audio. Outputs of version 1
+# (no such column) still read: their ``audio_uri`` is used as written.
+SCHEMA_VERSION = "2"
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -39,7 +42,12 @@ ITEM_FIELDS: list[pa.Field] = [
     _f("sample_rate_hz", pa.int32(), "Hz", "sample rate of the stored audio"),
     _f("num_samples", pa.int64(), "samples", "length of the stored audio"),
     _f("duration_s", pa.float64(), "s", "length of the stored audio"),
-    _f("audio_uri", pa.string(), description="where the audio file is stored"),
+    _f("audio_uri", pa.string(), description="absolute URL of the audio when it was written"),
+    _f(
+        "audio_path",
+        pa.string(),
+        description="audio path relative to the output root (null: audio outside the output)",
+    ),
     _f("audio_format", pa.string(), description="flac or wav"),
     _f("sha256", pa.string(), description="sha256 of the stored audio bytes"),
     _f("status", pa.string(), description="ok or failed", nullable=False),

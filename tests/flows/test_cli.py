@@ -14,8 +14,20 @@ def test_help_explains_every_command_and_option():
     for option in ("--output", "--dask-address", "--workers"):
         assert option in out
     top = runner.invoke(app, ["--help"]).output
-    for command in ("run", "validate", "train", "voices", "show"):
+    for command in ("run", "validate", "train", "voices", "show", "--debug"):
         assert command in top
+
+
+def test_bad_input_is_one_error_line_and_its_traceback_is_logged(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIO_SYNTH_HOME", str(tmp_path / "home"))
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.yaml")])
+    log = tmp_path / "home" / "logs" / "errors.log"
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: cannot read configuration {tmp_path / 'nope.yaml'}: No such file or directory"
+        f" [traceback: {log}]"
+    ]
+    assert "ConfigError" in log.read_text() and "Traceback" in log.read_text()
 
 
 def test_voices_lists_espeak_voices():

@@ -107,3 +107,42 @@ def test_missing_input_is_a_clear_error(prefect_api, tmp_path):
 
     with pytest.raises(CatalogError, match="does not exist"):
         validate_dataset(str(tmp_path / "nope"), str(tmp_path / "out"), config())
+
+
+def test_a_symlink_loop_does_not_fail_its_shard(prefect_api, tmp_path):
+    """The reported case: a.wav -> b.wav -> a.wav next to good speech in the same shard. The run
+    completes and reports; the loop is two failed rows, the speech is measured."""
+    root = tmp_path / "folder"
+    (root / "spk").mkdir(parents=True)
+    for i, text in enumerate(SENTENCES[:4]):
+        audio, rate = speech(text)
+        sf.write(root / "spk" / f"u{i}.wav", audio, rate)
+    (root / "spk" / "a.wav").symlink_to("b.wav")
+    (root / "spk" / "b.wav").symlink_to("a.wav")
+    (root / "spk" / "dangling.wav").symlink_to("gone.wav")
+    out = tmp_path / "out"
+    manifest = validate_dataset(
+        str(root),
+        str(out),
+        {
+            "validation": {
+                "validators": [{"name": "quality", "params": {"min_duration_s": 0.2}}],
+                "n_boot": 50,
+                "gate": {"min_pass_rate": 0.5, "contract": "warn"},
+            },
+            "sharding": {"items_per_shard": 10},
+            "compute": {"n_workers": 1, "retries": 0},
+        },
+    )
+    assert manifest["n_shards"] == 1 and manifest["gate"]["passed"]
+    items = read_items(str(out), manifest["run_id"]).set_index("catalog_id")
+    assert len(items) == 7
+    for name in ("spk/a", "spk/b"):
+        assert items.loc[name, "failed_checks"] == "unreadable"
+        assert "symbolic links" in items.loc[name, "validation_error"]
+        assert f"{root}/{name}.wav" in items.loc[name, "validation_error"]
+    assert items.loc["spk/dangling", "failed_checks"] == "missing_audio"
+    good = items.loc[[f"spk/u{i}" for i in range(4)]]
+    assert good["passed"].all() and (good["duration_s"] > 1.0).all()
+    report = out / "runs" / manifest["run_id"] / "reports" / "report.json"
+    assert json.loads(report.read_text())["verdict"]["passed"] is True

@@ -1,7 +1,11 @@
 """Throughput of each validator on espeak speech, and how its metric moves with white-noise SNR.
 
-Synthesizes N espeak clips (several voices), then, in this one process (= one core):
-- per validator: prepare time, and audio-seconds measured per wall-second (measure + check);
+Synthesizes N espeak clips (several voices), then, in this one process (= one core, torch and
+onnxruntime pinned to one thread):
+- per validator: prepare time, and audio-seconds measured per wall-second (measure + check), per
+  clip (``measure``) and batched (``measure_many`` over all clips, as a shard does);
+- DNSMOS's default against its reference windows (``windows="reference"``, speechmos exactly):
+  speed ratio and the max / mean absolute difference of each score on these clips;
 - with --sweep: mean metrics of the clips at clean / 30 / 20 / 10 / 0 dB SNR (WADA-SNR estimate,
   DNSMOS, WER) and the failure rate of each validator's checks.
 
@@ -11,7 +15,9 @@ Synthesizes N espeak clips (several voices), then, in this one process (= one co
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +25,7 @@ from audio_synth_core.validators.base import Clip, ValidationContext
 from audio_synth_core.validators.delivery import DeliveryValidator, conform
 from audio_synth_core.validators.dnsmos import DnsmosValidator
 from audio_synth_core.validators.intelligibility import IntelligibilityValidator
+from audio_synth_core.validators.privacy import PrivacyValidator
 from audio_synth_core.validators.quality import QualityValidator
 from tests import factories as f
 
@@ -50,16 +57,51 @@ def make_clips(n: int) -> tuple[list[Clip], list[str]]:
     return clips, texts
 
 
-def throughput(validator, clips: list[Clip], texts: list[str]) -> tuple[float, float]:
-    """(prepare seconds, audio-seconds per wall-second) of one validator over the clips."""
+def throughput(validator, clips: list[Clip], texts: list[str]) -> tuple[float, float, float]:
+    """(prepare seconds, audio-s per wall-s per clip, same batched) of one validator."""
     started = time.perf_counter()
     validator.prepare(ValidationContext(texts=texts))
     prepared = time.perf_counter()
     for clip in clips:
         validator.check(validator.measure(clip))
-    elapsed = time.perf_counter() - prepared
+    single = time.perf_counter()
+    for metrics in validator.measure_many(clips):
+        validator.check(metrics)
+    batched = time.perf_counter()
     audio_s = sum(c.audio.size / c.sample_rate_hz for c in clips)
-    return prepared - started, audio_s / elapsed
+    return prepared - started, audio_s / (single - prepared), audio_s / (batched - single)
+
+
+def reference_speakers(root: Path) -> str:
+    """refs/<voice>/<n>.flac: protected espeak voices none of the benchmark clips uses."""
+    import soundfile as sf
+
+    for voice in ("en-us+m3", "en-us+f5"):
+        (root / voice).mkdir(parents=True)
+        for i, text in enumerate(MORE_TEXTS[:3]):
+            audio, rate = f.speech(text, voice)
+            sf.write(root / voice / f"{i}.flac", audio, rate)
+    return str(root)
+
+
+def dnsmos_agreement(clips: list[Clip]) -> None:
+    """DNSMOS default vs the reference windows: speed and score differences on these clips."""
+    rows = {}
+    for windows in ("reference", "distinct"):
+        v = DnsmosValidator(windows=windows)
+        v.prepare(ValidationContext())
+        started = time.perf_counter()
+        rows[windows] = [v.measure(c) for c in clips]
+        rows[windows + "_s"] = time.perf_counter() - started
+    print(
+        f"\nDNSMOS default vs windows='reference': {rows['reference_s'] / rows['distinct_s']:.2f}x"
+        " faster; |difference| max / mean:"
+    )
+    for key in ("mos_ovrl", "mos_sig", "mos_bak", "mos_p808"):
+        d = np.abs(
+            [a[key] - b[key] for a, b in zip(rows["reference"], rows["distinct"], strict=True)]
+        )
+        print(f"  {key:9s} {d.max():.3f} / {d.mean():.3f}")
 
 
 def noisy(clips: list[Clip], snr: float | None) -> list[Clip]:
@@ -87,21 +129,32 @@ def main() -> None:
         conform(c.audio, c.sample_rate_hz)
     conform_rate = audio_s / (time.perf_counter() - started)
 
+    refs = reference_speakers(Path(tempfile.mkdtemp(prefix="bench-refs-")))
     validators = {
         "quality": (QualityValidator(), clips),
         "dnsmos": (DnsmosValidator(), clips),
+        "dnsmos (p835 only)": (DnsmosValidator(models=["p835"]), clips),
+        "dnsmos (p808 only)": (DnsmosValidator(models=["p808"]), clips),
         "intelligibility": (IntelligibilityValidator(), clips),
+        "privacy (speaker embedding)": (
+            PrivacyValidator(reference_url=refs, torch_threads=1),
+            clips,
+        ),
         "delivery (conformed clips)": (DeliveryValidator(), acx),
     }
-    print(f"\n{'validator':28s} {'prepare_s':>9s} {'audio_s/wall_s/core':>20s}")
+    print(f"\n{'validator':28s} {'prepare_s':>9s} {'audio_s/wall_s/core':>20s} {'batched':>8s}")
     for name, (validator, items) in validators.items():
-        prep, rate = throughput(validator, items, texts)
-        print(f"{name:28s} {prep:9.2f} {rate:20.1f}")
+        prep, rate, batched = throughput(validator, items, texts)
+        print(f"{name:28s} {prep:9.2f} {rate:20.1f} {batched:8.1f}")
     print(f"{'conform() to ACX':28s} {'':9s} {conform_rate:20.1f}")
+    dnsmos_agreement(clips)
 
     if not args.sweep:
         return
-    quality, mos, asr, delivery = (v for v, _ in validators.values())
+    quality, mos, asr, delivery = (
+        validators[k][0]
+        for k in ("quality", "dnsmos", "intelligibility", "delivery (conformed clips)")
+    )
     print(
         f"\n{'snr_db':>6s} {'wada_snr_db':>11s} {'mos_ovrl':>8s} {'mos_sig':>7s} {'mos_bak':>7s}"
         f" {'mos_p808':>8s} {'wer':>6s} {'cer':>6s}  failed: quality dnsmos intelligibility"

@@ -77,9 +77,13 @@ def run_catalog(
     output: str | None = None,
     dask_address: str | None = None,
     workers: int | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Run the catalog generation flow (starting a local Prefect API unless PREFECT_API_URL is
-    set) and return the run manifest."""
+    set) and return the run manifest. ``dry_run``: only plan, and return what a run would do
+    (``preview_catalog``)."""
+    if dry_run:  # before importing the flow: a preview never loads Prefect
+        return preview_catalog(config, output)
     from audio_synth_core.config.models import load_config
     from flows.catalog import catalog_flow
 
@@ -94,6 +98,25 @@ def run_catalog(
         dask_address=dask_address,
         workers=workers,
     )
+
+
+def preview_catalog(
+    config: str | dict[str, Any] | RunConfig, output: str | None = None, max_failed: int = 20
+) -> dict[str, Any]:
+    """Plan a catalog run and say what it would do (items, shards, new/unchanged/gone, items to
+    generate, failed rows with reasons) without generating: no Prefect, Dask or MLflow, and
+    nothing written to the output (it is only read, for the previous run)."""
+    from audio_synth_core.config.models import load_config
+    from audio_synth_core.pipeline import planning
+    from flows.prepare import check_readable, resolve
+
+    cfg = resolve(config, RunConfig, load_config).with_overrides(**{"output.url": output})
+    check_readable(cfg.catalog.path, "catalog")
+    generator = build_generator(cfg.generator.name, cfg.generator.params)
+    with _redacting(cfg):
+        store = Store(cfg.output.url, cfg.output.storage_options)
+        plan = planning.build_plan(cfg, generator, store)
+        return {"dry_run": True, **planning.preview(plan, store, max_failed)}
 
 
 def validate_dataset(

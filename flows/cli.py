@@ -115,11 +115,30 @@ def run(
     output: OutputOpt = None,
     dask_address: DaskOpt = None,
     workers: WorkersOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only plan: print what a run would do; write nothing."),
+    ] = False,
 ) -> None:
     """Generate audio for a text catalog: audio files + Parquet metadata + an MLflow run."""
-    from flows.api import run_catalog
+    from flows.api import preview_catalog, run_catalog
 
-    _report(lambda: run_catalog(config, output=output, dask_address=dask_address, workers=workers))
+    if not dry_run:
+        _report(lambda: run_catalog(config, output, dask_address=dask_address, workers=workers))
+        return
+    try:
+        p = preview_catalog(config, output)
+    except AudioSynthError as exc:
+        _fail(exc)
+    except Exception as exc:
+        _crash(exc)
+    state = "already complete" if p["complete"] else f"{p['to_generate']} items to generate"
+    typer.echo(f"dry run {p['run_id']}: {state}, nothing written")
+    typer.echo(f"items {p['items']} in {p['shards']} shards of {p['items_per_shard']}")
+    typer.echo(f"changes {p['changes']} against {p['previous_run_id'] or 'no previous run'}")
+    typer.echo(f"failed rows {p['failed']}" + (":" if p["failed_rows"] else ""))
+    for row in p["failed_rows"]:
+        typer.echo(f"  {row['catalog_id']}: {row['error']}")
 
 
 def _report(run: Callable[[], dict]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 # Keep Prefect/MLflow/Dask state of the test session out of the repo and the home directory.
 _HOME = Path(tempfile.mkdtemp(prefix="audio-synth-tests-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)  # servers are stopped by then
 os.environ["AUDIO_SYNTH_HOME"] = str(_HOME)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -56,6 +56,11 @@ class OutputConfig(_Strict):
 class ShardingConfig(_Strict):
     items_per_shard: int = Field(250, gt=0, le=100_000)
     batch_size: int = Field(32, gt=0, description="items per generator call inside a shard")
+    max_tasks: int = Field(
+        2_000,
+        gt=0,
+        description="most shards (Prefect tasks) per run: larger catalogs get larger shards",
+    )
 
 
 class ComputeConfig(_Strict):

@@ -9,6 +9,8 @@ import hashlib
 import os
 import socket
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -94,7 +96,6 @@ def generate_shard(
             store.read_table(out_rel), spec.name, time.perf_counter() - start, 0, 0.0, True
         )
     rows = store.read_table(layout.plan_part(spec.run_id, spec.name)).to_pylist()
-    generated, generated_s = 0, 0.0
     for row in rows:
         row["run_id"] = spec.run_id
         # An unchanged item keeps its audio unless the file went missing since.
@@ -106,6 +107,55 @@ def generate_shard(
             else:
                 row["status"] = STATUS_PENDING
     pending = [r for r in rows if r["status"] == STATUS_PENDING]
+    with _Writer(store) as writer:
+        generated, generated_s = _generate_pending(pending, store, generator, batch_size, writer)
+    table = pa.Table.from_pylist(rows, schema=schema.ITEM_SCHEMA)
+    store.write_table(out_rel, table)
+    return _summary_of(table, spec.name, time.perf_counter() - start, generated, generated_s, False)
+
+
+# Files being written at once: enough to hide an object store's per-PUT latency behind synthesis,
+# few enough that a shard never holds more than a handful of clips' bytes.
+WRITE_THREADS = 4
+MAX_PENDING_WRITES = 16
+
+
+class _Writer:
+    """Writes audio files on a few threads while the next clips are synthesized (the engine and
+    libsndfile release the GIL). The first storage error is raised again from ``write`` or on exit,
+    so the shard fails (and its task is retried) rather than committing rows for missing files."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="audio-write")
+        self._pending: deque[Future[None]] = deque()
+
+    def write(self, rel: str, data: bytes) -> None:
+        while len(self._pending) >= MAX_PENDING_WRITES:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._store.write_bytes, rel, data))
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            # Already failing: drop the queued writes, and never mask that first error.
+            while self._pending and exc_type is None:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+
+
+def _generate_pending(
+    pending: list[dict[str, Any]],
+    store: Store,
+    generator: Generator,
+    batch_size: int,
+    writer: _Writer,
+) -> tuple[int, float]:
+    """Synthesize, measure and write every pending row (updated in place); (count, audio s)."""
+    generated, generated_s = 0, 0.0
     for begin in range(0, len(pending), batch_size):
         batch = pending[begin : begin + batch_size]
         requests = [
@@ -123,10 +173,8 @@ def generate_shard(
                 continue
             # Storage errors propagate: the task is retried rather than committing a false failure.
             rel = layout.audio(row["id"], row["audio_format"])
-            store.write_bytes(rel, data)
+            writer.write(rel, data)
             row.update(done, audio_uri=store.uri(rel), audio_path=rel)
             generated += 1
             generated_s += done["duration_s"]
-    table = pa.Table.from_pylist(rows, schema=schema.ITEM_SCHEMA)
-    store.write_table(out_rel, table)
-    return _summary_of(table, spec.name, time.perf_counter() - start, generated, generated_s, False)
+    return generated, generated_s

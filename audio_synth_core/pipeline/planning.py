@@ -3,28 +3,42 @@ marked against the previous complete run.
 
 The plan is deterministic: the same config and catalog give the same ids, seeds and shards, so the
 run id (a hash of the plan) names the same run on every attempt, and finished shards are skipped.
+
+It scales to millions of rows in bounded memory: the catalog is read in batches, each batch becomes
+one Arrow record batch (columns, not a Python dict per item), and changes against the previous run
+are Arrow set lookups. The plan is held as Arrow columns until ``runs.prepare`` writes its parts:
+the parts' folder is named by the run id, a hash of every id, so no part can land in its final place
+before the last row has been read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
+import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from audio_synth_core.config.models import RunConfig
-from audio_synth_core.errors import UnknownVoiceError
+from audio_synth_core.config.models import RunConfig, ShardingConfig
+from audio_synth_core.errors import CatalogError, UnknownVoiceError
 from audio_synth_core.generators.base import Generator
 from audio_synth_core.inputs import text
-from audio_synth_core.inputs.catalog import CatalogRow, read_catalog
-from audio_synth_core.pipeline.runs import ShardSpec, latest_run_id, make_shards
+from audio_synth_core.inputs.catalog import BATCH_ROWS, CatalogRow, iter_catalog
+from audio_synth_core.pipeline.runs import ShardSpec, completed, latest_run_id, make_shards
 from audio_synth_core.store import ids, layout, schema
 from audio_synth_core.store.storage import Store
 
 STATUS_PENDING = "pending"
+# Bump when planning logic that decides ids changes (chunking, voice choice): the plan key of a
+# finished run then no longer matches, and the next run plans in full.
+PLANNER_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,7 @@ class Plan:
     shards: list[ShardSpec]
     previous_run_id: str | None
     gone: pa.Table
+    items_per_shard: int = 0
 
 
 def item_seed(base_seed: int, catalog_id: str, chunk_index: int) -> int:
@@ -56,109 +71,148 @@ def choose_voice(row: CatalogRow, cfg: RunConfig, generator: Generator) -> tuple
     return info.name, row.language or info.language
 
 
-def _base_row(row: CatalogRow, gen: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:
-    return {
-        "catalog_id": row.catalog_id,
-        "generator": gen["name"],
-        "generator_version": gen["version"],
-        "generator_params": json.dumps(gen["params"], sort_keys=True),
-        "audio_format": cfg.output.audio_format,
-        "status": STATUS_PENDING,
-        "error": None,
-        "change": schema.CHANGE_NEW,
-    }
+# Columns the planner fills per item; the rest of the item schema is constant or null until made.
+_PER_ITEM = ("id", "catalog_id", "chunk_index", "text", "voice", "language", "seed")
+_PER_ITEM += ("attributes", "status", "error")
 
 
-def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator) -> list[dict]:
-    """One item per text chunk; rows that cannot be spoken become one failed item with a reason."""
-    gen = generator.describe()
-    voice_attrs = {v.name: v for v in generator.voices()}
-    items: list[dict[str, Any]] = []
-    for row in rows:
-        base = _base_row(row, gen, cfg)
-        error = row.error
-        voice = language = None
-        if error is None:
+class _Expander:
+    """Turns batches of catalog rows into record batches of items (one per text chunk; a row that
+    cannot be spoken becomes one failed item with a reason). Voice choices are cached per
+    (voice, language) pair: a catalog has few distinct ones."""
+
+    def __init__(self, cfg: RunConfig, generator: Generator) -> None:
+        self.cfg = cfg
+        self.generator = generator
+        self.gen = generator.describe()
+        self.params = json.dumps(self.gen["params"], sort_keys=True)
+        self.voice_attrs = {v.name: v for v in generator.voices()}
+        self.voices: dict[tuple[str | None, str | None], tuple[str, str] | str] = {}
+
+    def _voice(self, row: CatalogRow) -> tuple[str, str] | str:
+        key = (row.voice, row.language)
+        if key not in self.voices:
             try:
-                voice, language = choose_voice(row, cfg, generator)
+                self.voices[key] = choose_voice(row, self.cfg, self.generator)
             except UnknownVoiceError as exc:
-                error = str(exc)
-        chunks: list[str] = []
-        if error is None:
-            chunks = text.chunk(row.text, language or "en", max_chars=cfg.text.max_chunk_chars)
-            if not chunks:
-                error = "empty text"
-            elif len(chunks) > cfg.text.max_chunks_per_row:
-                error = (
-                    f"text splits into {len(chunks)} chunks, more than "
-                    f"text.max_chunks_per_row={cfg.text.max_chunks_per_row}"
+                self.voices[key] = str(exc)
+        return self.voices[key]
+
+    def batch(self, rows: Iterable[CatalogRow]) -> pa.RecordBatch:
+        cfg, gen = self.cfg, self.gen
+        cols: dict[str, list[Any]] = {c: [] for c in _PER_ITEM}
+
+        def add(**values: Any) -> None:
+            for c in _PER_ITEM:
+                cols[c].append(values.get(c))
+
+        for row in rows:
+            error = row.error
+            voice = language = None
+            if error is None:
+                chosen = self._voice(row)
+                if isinstance(chosen, str):
+                    error = chosen
+                else:
+                    voice, language = chosen
+            chunks: list[str] = []
+            if error is None:
+                chunks = text.chunk(row.text, language or "en", max_chars=cfg.text.max_chunk_chars)
+                if not chunks:
+                    error = "empty text"
+                elif len(chunks) > cfg.text.max_chunks_per_row:
+                    error = (
+                        f"text splits into {len(chunks)} chunks, more than "
+                        f"text.max_chunks_per_row={cfg.text.max_chunks_per_row}"
+                    )
+            attrs = dict(row.attributes)
+            info = self.voice_attrs.get((voice or "").split("+")[0])
+            if info is not None:
+                for key in ("gender", "age_band", "accent"):
+                    value = getattr(info, key)
+                    if value and key not in attrs:
+                        attrs[key] = value
+            attributes = json.dumps(attrs, sort_keys=True, default=str)
+            if error is not None:
+                add(
+                    id=ids.content_id("failed", row.catalog_id, row.row_number, error),
+                    catalog_id=row.catalog_id,
+                    chunk_index=0,
+                    text=row.text[:1000],
+                    voice=row.voice,
+                    language=row.language,
+                    seed=0,
+                    attributes=attributes,
+                    status=schema.STATUS_FAILED,
+                    error=error,
                 )
-        attrs = dict(row.attributes)
-        info = voice_attrs.get((voice or "").split("+")[0])
-        if info is not None:
-            for key in ("gender", "age_band", "accent"):
-                value = getattr(info, key)
-                if value and key not in attrs:
-                    attrs[key] = value
-        attributes = json.dumps(attrs, sort_keys=True, default=str)
-        if error is not None:
-            item_id = ids.content_id("failed", row.catalog_id, row.row_number, error)
-            items.append(
-                {
-                    **base,
-                    "id": item_id,
-                    "chunk_index": 0,
-                    "text": row.text[:1000],
-                    "voice": row.voice,
-                    "language": row.language,
-                    "seed": 0,
-                    "attributes": attributes,
-                    "status": schema.STATUS_FAILED,
-                    "error": error,
-                }
-            )
-            continue
-        for index, chunk_text in enumerate(chunks):
-            seed = item_seed(cfg.voices.seed, row.catalog_id, index)
-            item_id = ids.content_id(
-                row.catalog_id,
-                index,
-                chunk_text,
-                voice,
-                language,
-                gen["name"],
-                gen["version"],
-                base["generator_params"],
-                seed,
-                cfg.output.audio_format,
-            )
-            items.append(
-                {
-                    **base,
-                    "id": item_id,
-                    "chunk_index": index,
-                    "text": chunk_text,
-                    "voice": voice,
-                    "language": language,
-                    "seed": seed,
-                    "attributes": attributes,
-                }
-            )
-    return items
+                continue
+            for index, chunk_text in enumerate(chunks):
+                seed = item_seed(cfg.voices.seed, row.catalog_id, index)
+                item_id = ids.content_id(
+                    row.catalog_id,
+                    index,
+                    chunk_text,
+                    voice,
+                    language,
+                    gen["name"],
+                    gen["version"],
+                    self.params,
+                    seed,
+                    cfg.output.audio_format,
+                )
+                add(
+                    id=item_id,
+                    catalog_id=row.catalog_id,
+                    chunk_index=index,
+                    text=chunk_text,
+                    voice=voice,
+                    language=language,
+                    seed=seed,
+                    attributes=attributes,
+                    status=STATUS_PENDING,
+                )
+        return self._record_batch(cols)
+
+    def _record_batch(self, cols: dict[str, list[Any]]) -> pa.RecordBatch:
+        n = len(cols["id"])
+        constant = {
+            "generator": self.gen["name"],
+            "generator_version": self.gen["version"],
+            "generator_params": self.params,
+            "audio_format": self.cfg.output.audio_format,
+            "change": schema.CHANGE_NEW,
+        }
+        arrays = []
+        for f in schema.ITEM_SCHEMA:
+            if f.name in cols:
+                arrays.append(pa.array(cols[f.name], f.type))
+            elif f.name in constant:
+                arrays.append(pa.array([constant[f.name]] * n, f.type))
+            else:
+                arrays.append(pa.nulls(n, f.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema.ITEM_SCHEMA)
 
 
-def plan_table(items: list[dict[str, Any]]) -> pa.Table:
-    """Items as a table in the item schema; measurement columns stay null until generated."""
-    names = schema.ITEM_SCHEMA.names
-    return pa.Table.from_pylist(
-        [{c: it.get(c) for c in names} for it in items], schema=schema.ITEM_SCHEMA
-    )
+def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator) -> pa.Table:
+    """Items of ``rows`` as a table in the item schema (measurement columns null until made)."""
+    return pa.Table.from_batches([_Expander(cfg, generator).batch(rows)], schema.ITEM_SCHEMA)
 
 
-def run_id_for(items: pa.Table, cfg: RunConfig) -> str:
-    digest = ids.stream_digest(
-        items.column("id").to_pylist(), cfg.sharding.items_per_shard, schema.SCHEMA_VERSION
-    )
+def shard_size(n_items: int, sharding: ShardingConfig) -> int:
+    """``items_per_shard``, grown so that a run has at most ``max_tasks`` shards (Prefect and the
+    Dask scheduler slow down with tens of thousands of tasks)."""
+    return max(sharding.items_per_shard, math.ceil(n_items / sharding.max_tasks))
+
+
+def _ids(items: pa.Table) -> Iterator[str]:
+    for chunk in items.column("id").chunks:
+        yield from chunk.to_pylist()
+
+
+def run_id_for(items: pa.Table, cfg: RunConfig, items_per_shard: int | None = None) -> str:
+    per_shard = items_per_shard or shard_size(items.num_rows, cfg.sharding)
+    digest = ids.stream_digest(_ids(items), per_shard, schema.SCHEMA_VERSION)
     return ids.run_id(cfg.name, digest)
 
 
@@ -178,44 +232,77 @@ CARRIED = [
     "silence_ratio",
     "integrated_lufs",
 ]
+_GONE_SCHEMA = pa.schema([schema.ITEM_SCHEMA.field("id"), schema.ITEM_SCHEMA.field("catalog_id")])
 
 
 def mark_changes(items: pa.Table, previous: pa.Table | None) -> tuple[pa.Table, pa.Table]:
     """Mark items the previous run produced ok as unchanged (carrying its measurements); return
-    the previous ids that are no longer planned ("gone")."""
-    gone_schema = pa.schema(
-        [schema.ITEM_SCHEMA.field("id"), schema.ITEM_SCHEMA.field("catalog_id")]
-    )
+    the previous ids that are no longer planned ("gone"). Arrow set lookups, no per-item objects."""
     if previous is None:
-        return items, gone_schema.empty_table()
-    prev = previous.to_pandas()
-    ok_prev = prev[prev["status"] == schema.STATUS_OK].drop_duplicates("id").set_index("id")
-    df = items.to_pandas()
-    hit = df["id"].isin(ok_prev.index) & (df["status"] == STATUS_PENDING)
-    if hit.any():
-        carried = ok_prev.loc[df.loc[hit, "id"], [c for c in CARRIED if c in ok_prev.columns]]
-        for col in carried.columns:
-            df[col] = df[col].astype(object)
-            df.loc[hit, col] = carried[col].to_numpy()
-        df.loc[hit, "change"] = schema.CHANGE_UNCHANGED
-    gone = prev.loc[~prev["id"].isin(set(df["id"])), ["id", "catalog_id"]]
-    return (
-        pa.Table.from_pandas(df, schema=schema.ITEM_SCHEMA, preserve_index=False),
-        pa.Table.from_pandas(gone, schema=gone_schema, preserve_index=False),
-    )
+        return items, _GONE_SCHEMA.empty_table()
+    # Ids of items the previous run did not produce ok are nulled out rather than filtered away,
+    # so no copy of the previous table is made; index_in finds an id's first ok occurrence.
+    ok = pc.equal(previous.column("status"), schema.STATUS_OK)
+    ok_ids = pc.if_else(ok, previous.column("id"), pa.scalar(None, pa.string()))
+    where = pc.index_in(items.column("id"), value_set=ok_ids)
+    del ok_ids
+    hit = pc.and_(pc.is_valid(where), pc.equal(items.column("status"), STATUS_PENDING))
+    hit = pc.fill_null(hit, False)
+    gone = previous.filter(pc.invert(pc.is_in(previous.column("id"), value_set=items.column("id"))))
+    gone = gone.select(["id", "catalog_id"]).cast(_GONE_SCHEMA)
+    if pc.any(hit).as_py():
+        taken = pc.if_else(hit, where, pa.scalar(None, where.type))
+        for col in CARRIED:
+            if col not in previous.column_names:
+                continue
+            target = schema.ITEM_SCHEMA.field(col).type
+            carried = previous.column(col).cast(target).take(taken)
+            # Each previous column is let go once carried: the peak is one copy, not two.
+            previous = previous.drop_columns([col])
+            i = items.schema.get_field_index(col)
+            items = items.set_column(
+                i, items.schema.field(i), pc.if_else(hit, carried, items.column(col))
+            )
+        i = items.schema.get_field_index("change")
+        changed = pc.if_else(hit, schema.CHANGE_UNCHANGED, items.column("change"))
+        items = items.set_column(i, items.schema.field(i), changed)
+    return items, gone
 
 
-def build_plan(cfg: RunConfig, generator: Generator, store: Store) -> Plan:
+def _previous_items(store: Store, run_id: str) -> pa.Table | None:
+    """The previous run's items, reading only the columns change marking needs (not the texts)."""
+    folder = layout.items_dir(run_id)
+    keep = ["id", "catalog_id", *CARRIED]
+    tables = []
+    for name in store.list(folder):
+        if name.endswith(".parquet"):
+            part = pq.ParquetFile(io.BytesIO(store.read_bytes(f"{folder}/{name}")))
+            tables.append(part.read([c for c in keep if c in part.schema_arrow.names]))
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def build_plan(
+    cfg: RunConfig, generator: Generator, store: Store, batch_rows: int = BATCH_ROWS
+) -> Plan:
     """Deterministic plan of the run, with changes marked against the last complete catalog run."""
-    items = plan_table(expand_rows(read_catalog(cfg.catalog), cfg, generator))
-    run_id = run_id_for(items, cfg)
+    expander = _Expander(cfg, generator)
+    batches = [expander.batch(rows) for rows in iter_catalog(cfg.catalog, batch_rows)]
+    # One chunk per catalog batch: no contiguous copy of the whole plan is ever made.
+    items = pa.Table.from_batches(batches, schema.ITEM_SCHEMA)
+    del batches
+    per_shard = shard_size(items.num_rows, cfg.sharding)
+    run_id = run_id_for(items, cfg, per_shard)
     previous_id = latest_run_id(store, "catalog")
-    previous = None
-    if previous_id and previous_id != run_id:
-        previous = store.read_tables(layout.items_dir(previous_id))
-    items, gone = mark_changes(items, previous)
-    shards = make_shards(run_id, items.num_rows, cfg.sharding.items_per_shard)
-    return Plan(run_id, items, shards, previous_id if previous is not None else None, gone)
+    previous_used = None
+    parts = store.list(layout.items_dir(previous_id)) if previous_id else []
+    if previous_id != run_id and any(n.endswith(".parquet") for n in parts):
+        previous_used = previous_id
+    # The previous table is handed over, not kept here: mark_changes frees it column by column.
+    items, gone = mark_changes(
+        items, _previous_items(store, previous_used) if previous_used else None
+    )
+    shards = make_shards(run_id, items.num_rows, per_shard)
+    return Plan(run_id, items, shards, previous_used, gone, per_shard)
 
 
 def changes_table(plan: Plan) -> pa.Table:
@@ -228,5 +315,58 @@ def changes_table(plan: Plan) -> pa.Table:
 
 
 def change_counts(changes: pa.Table) -> dict[str, int]:
-    counts = pd.Series(changes.column("change").to_pylist()).value_counts().to_dict()
+    counts = {
+        d["values"]: d["counts"] for d in pc.value_counts(changes.column("change")).to_pylist()
+    }
     return {c: int(counts.get(c, 0)) for c in schema.CHANGES}
+
+
+def plan_key(cfg: RunConfig, generator: Generator) -> str:
+    """A hash of everything a plan is made from: the catalog's bytes, the config sections that
+    decide ids and shards, the generator and the planner version. Equal keys mean equal plans,
+    so a finished run with this key needs no re-planning (sha256 reads ~1 GB/s)."""
+    h = hashlib.sha256()
+    try:
+        with fsspec.open(cfg.catalog.path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    except FileNotFoundError:
+        raise CatalogError(f"catalog {cfg.catalog.path!r} does not exist") from None
+    decides = cfg.model_dump(
+        mode="json", include={"name", "catalog", "voices", "text", "sharding", "output"}
+    )
+    decides["output"] = decides["output"]["audio_format"]
+    decides["sharding"].pop("batch_size", None)
+    h.update(
+        ids.digest(PLANNER_VERSION, schema.SCHEMA_VERSION, decides, generator.describe()).encode()
+    )
+    return h.hexdigest()
+
+
+def finished_run(store: Store, key: str) -> dict[str, Any] | None:
+    """The manifest of the last complete catalog run when it was planned from ``key``, else None:
+    a no-op re-run is answered without reading the catalog row by row."""
+    previous = latest_run_id(store, "catalog")
+    manifest = completed(store, previous) if previous else None
+    return manifest if manifest is not None and manifest.get("plan_key") == key else None
+
+
+def preview(plan: Plan, store: Store, max_failed: int = 20) -> dict[str, Any]:
+    """What a run of ``plan`` would do, without doing it: counts, shards, failed rows (first
+    ``max_failed`` with reasons). Reads the output, writes nothing."""
+    items = plan.items
+    status = items.column("status")
+    failed = items.filter(pc.equal(status, schema.STATUS_FAILED))
+    rows = failed.slice(0, max_failed).select(["catalog_id", "error"]).to_pylist()
+    return {
+        "run_id": plan.run_id,
+        "complete": completed(store, plan.run_id) is not None,
+        "previous_run_id": plan.previous_run_id,
+        "items": items.num_rows,
+        "shards": len(plan.shards),
+        "items_per_shard": plan.items_per_shard,
+        "to_generate": int(pc.sum(pc.equal(status, STATUS_PENDING)).as_py() or 0),
+        "changes": change_counts(changes_table(plan)),
+        "failed": failed.num_rows,
+        "failed_rows": rows,
+    }

@@ -106,6 +106,11 @@ def unusable(item_id: str, check: str, reason: str) -> dict[str, Any]:
     }
 
 
+# Clips measured together (``Validator.measure_many``): large enough for batched models, small
+# enough that a shard's decoded audio is never all in memory at once.
+BATCH_ITEMS = 32
+
+
 def validate_row(
     row: Mapping[str, Any],
     data: bytes,
@@ -114,31 +119,72 @@ def validate_row(
 ) -> dict[str, Any]:
     """Metrics, checks and pass/fail of one item whose audio bytes are ``data`` (read from
     ``source``, which a decode error names)."""
-    out: dict[str, Any] = {"id": row["id"], "quarantined": False}
-    source = source or row.get("audio_uri") or row["id"]
-    try:
-        samples, rate = audio.decode(data, source)
-    except audio.AudioDecodeError as exc:
-        return unusable(row["id"], "decode", f"unreadable audio: {exc}")
-    except Exception as exc:  # anything else soundfile raises on corrupt input, still named
-        reason = f"unreadable audio: cannot decode {source}: {type(exc).__name__}: {exc}"
-        return unusable(row["id"], "decode", reason)
-    clip = Clip(row["id"], samples, rate, row.get("text"), _attributes(row))
+    return validate_rows([(row, data, source)], validators)[0]
+
+
+def validate_rows(
+    items: Sequence[tuple[Mapping[str, Any], bytes, str | None]],
+    validators: Sequence[Validator],
+) -> list[dict[str, Any]]:
+    """``validate_row`` of each (row, audio bytes, source), each validator measuring all the
+    decodable clips in one ``measure_many`` call; one item's error never touches another."""
+    out: list[dict[str, Any]] = []
+    clips: list[tuple[int, Clip, bytes]] = []
+    for row, data, source in items:
+        source = source or row.get("audio_uri") or row["id"]
+        try:
+            samples, rate = audio.decode(data, source)
+        except audio.AudioDecodeError as exc:
+            out.append(unusable(row["id"], "decode", f"unreadable audio: {exc}"))
+            continue
+        except Exception as exc:  # anything else soundfile raises on corrupt input, still named
+            reason = f"unreadable audio: cannot decode {source}: {type(exc).__name__}: {exc}"
+            out.append(unusable(row["id"], "decode", reason))
+            continue
+        clips.append(
+            (len(out), Clip(row["id"], samples, rate, row.get("text"), _attributes(row)), data)
+        )
+        out.append({})
+    measured: list[list[dict[str, Any] | Exception]] = []
+    for v in validators:
+        try:
+            results = v.measure_many([clip for _, clip, _ in clips])
+            if len(results) != len(clips):
+                raise RuntimeError(
+                    f"measure_many returned {len(results)} results for {len(clips)} clips"
+                )
+        except Exception as exc:  # a batch-level bug is each of its items' recorded error
+            results = [exc] * len(clips)
+        measured.append(results)
+    for j, (i, clip, data) in enumerate(clips):
+        out[i] = _checked(clip, data, validators, [results[j] for results in measured])
+    return out
+
+
+def _checked(
+    clip: Clip,
+    data: bytes,
+    validators: Sequence[Validator],
+    measured: Sequence[dict[str, Any] | Exception],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": clip.id, "quarantined": False}
     metrics: dict[str, Any] = {}
     failures: list[dict[str, Any]] = []
     errors: list[str] = []
-    for v in validators:
+    for v, result in zip(validators, measured, strict=True):
         try:
-            measured = v.measure(clip)
-            metrics.update(measured)
-            failures.extend(asdict(c) for c in v.check(measured))
-            out["quarantined"] = out["quarantined"] or v.quarantine(measured)
+            if isinstance(result, Exception):
+                raise result
+            metrics.update(result)
+            failures.extend(asdict(c) for c in v.check(result))
+            out["quarantined"] = out["quarantined"] or v.quarantine(result)
         except Exception as exc:  # a validator bug is this item's recorded error, not a lost shard
             errors.append(f"{v.name}: {type(exc).__name__}: {exc}")
             failures.append(
                 {"check": f"{v.name}.error", "value": None, "limit": None, "message": str(exc)}
             )
     names = sorted({f["check"] for f in failures})
+    samples, rate = clip.audio, clip.sample_rate_hz
     return {
         **metrics,
         **out,
@@ -183,9 +229,21 @@ def validate_shard(
     )
     for v in validators:
         v.prepare(context)
-    results = []
+    results: list[dict[str, Any]] = []
+    batch: list[tuple[Mapping[str, Any], bytes, str | None]] = []
+
+    def flush() -> None:
+        for row, result in zip(
+            [r for r, _, _ in batch], validate_rows(batch, validators), strict=True
+        ):
+            if result["quarantined"]:
+                _quarantine(store, row)
+            results.append(result)
+        batch.clear()
+
     for row in rows:
         if row["status"] != schema.STATUS_OK:
+            flush()  # rows stay in the items' order
             results.append(
                 {
                     "id": row["id"],
@@ -203,12 +261,13 @@ def validate_shard(
         try:
             data = read_audio(where, options)
         except UnreadableAudio as exc:  # this file's failed row; the shard goes on
+            flush()
             results.append(unusable(row["id"], exc.check, exc.reason))
             continue
-        result = validate_row(row, data, validators, source=where)
-        if result["quarantined"]:
-            _quarantine(store, row)
-        results.append(result)
+        batch.append((row, data, where))
+        if len(batch) >= BATCH_ITEMS:
+            flush()
+    flush()
     table = pa.Table.from_pylist(results, schema=validation_schema(validators))
     store.write_table(out_rel, table)
     n_passed = sum(bool(r["passed"]) for r in results)

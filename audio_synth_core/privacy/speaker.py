@@ -152,8 +152,6 @@ def embed_many(audios: Sequence[np.ndarray], sample_rate_hz: int | Sequence[int]
     Raises ``SpeakerEmbeddingError`` naming the first clip that cannot be embedded; callers that
     want per-clip failures embed clips one at a time (``embed``) or pre-filter.
     """
-    import torch
-
     rates = (
         [int(sample_rate_hz)] * len(audios)
         if isinstance(sample_rate_hz, int | np.integer)
@@ -163,15 +161,23 @@ def embed_many(audios: Sequence[np.ndarray], sample_rate_hz: int | Sequence[int]
         raise ValueError(f"{len(audios)} clips but {len(rates)} sample rates")
     if not audios:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    partials: list[np.ndarray] = []
-    owner: list[int] = []
+    wavs = []
     for i, (audio, rate) in enumerate(zip(audios, rates, strict=True)):
         try:
-            mels = _partial_mels(preprocess(audio, rate))
+            wavs.append(preprocess(audio, rate))
         except SpeakerEmbeddingError as exc:
             raise SpeakerEmbeddingError(f"clip {i}: {exc}") from exc
-        partials.append(mels)
-        owner.extend([i] * len(mels))
+    return embed_preprocessed(wavs)
+
+
+def embed_preprocessed(wavs: Sequence[np.ndarray]) -> np.ndarray:
+    """Embeddings (n, 256) of clips already through ``preprocess``: one batched LSTM pass."""
+    import torch
+
+    if not wavs:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    partials = [_partial_mels(wav) for wav in wavs]
+    owner = np.repeat(np.arange(len(wavs)), [len(p) for p in partials])
     stacked = np.concatenate(partials)
     model = encoder()
     outs = []
@@ -181,8 +187,8 @@ def embed_many(audios: Sequence[np.ndarray], sample_rate_hz: int | Sequence[int]
             outs.append(model(batch).numpy())
     partial_embeds = np.concatenate(outs)
     # Utterance embedding = L2-normed mean of its partial embeddings (resemblyzer's definition).
-    sums = np.zeros((len(audios), EMBEDDING_DIM), dtype=np.float64)
-    np.add.at(sums, np.asarray(owner), partial_embeds)
+    sums = np.zeros((len(wavs), EMBEDDING_DIM), dtype=np.float64)
+    np.add.at(sums, owner, partial_embeds)
     return normalize(sums).astype(np.float32)
 
 

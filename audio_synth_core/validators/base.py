@@ -113,6 +113,20 @@ class Validator(ABC):
     def measure(self, clip: Clip) -> dict[str, Any]:
         """Metrics of one clip, keyed by the names in ``fields`` (None where undefined)."""
 
+    def measure_many(self, clips: Sequence[Clip]) -> list[dict[str, Any] | Exception]:
+        """Metrics of each clip, in order; a clip whose measuring raised gets its exception.
+
+        Validators that batch work across clips (one model call for many) override this; the
+        result keeps per-clip failure isolation either way.
+        """
+        out: list[dict[str, Any] | Exception] = []
+        for clip in clips:
+            try:
+                out.append(self.measure(clip))
+            except Exception as exc:  # this clip's recorded error, not the batch's
+                out.append(exc)
+        return out
+
     def check(self, metrics: Mapping[str, Any]) -> list[CheckResult]:
         """Failed checks for these metrics against this validator's thresholds (none by default)."""
         return []

@@ -136,8 +136,13 @@ _RECOGNIZERS: OrderedDict[str, _Recognizer] = OrderedDict()
 _MAX_RECOGNIZERS = 4
 
 
-def _recognizer(texts: Sequence[str]) -> _Recognizer:
-    key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+def _texts_key(texts: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+def _recognizer(texts: Sequence[str], key: str | None = None) -> _Recognizer:
+    """The recognizer of ``texts`` (``key``: their ``_texts_key``, if already computed)."""
+    key = key or _texts_key(texts)
     with _LOCK:
         if key in _RECOGNIZERS:
             _RECOGNIZERS.move_to_end(key)
@@ -215,12 +220,15 @@ class IntelligibilityValidator(Validator):
         self.config = parse_params(IntelligibilityParams, self.name, params, "validator")
         super().__init__(**self.config.model_dump())
         self._texts: tuple[str, ...] = ()
+        self._texts_key: str | None = None
 
     def prepare(self, context: ValidationContext) -> None:
         """Build (or reuse) the LM and dictionary of ``context.texts``."""
         self._texts = tuple(t for t in context.texts if t)
+        # Hashed once per shard, not once per clip (a shard has hundreds of texts).
+        self._texts_key = _texts_key(self._texts) if self._texts else None
         if self._texts:
-            _recognizer(self._texts)
+            _recognizer(self._texts, self._texts_key)
 
     def measure(self, clip: Clip) -> dict[str, Any]:
         skipped: dict[str, Any] = dict.fromkeys((f.name for f in self.fields), None)
@@ -232,7 +240,10 @@ class IntelligibilityValidator(Validator):
         if audio_problem(audio, clip.sample_rate_hz) is not None:
             return {**skipped, "asr_status": "unreadable_audio"}
         # A clip measured without prepare() still gets an LM: its own text (a forced check).
-        recognizer = _recognizer(self._texts or (clip.text,))
+        if self._texts:
+            recognizer = _recognizer(self._texts, self._texts_key)
+        else:
+            recognizer = _recognizer((clip.text,))
         started = time.perf_counter()
         audio_16k = resample(np.clip(audio, -1.0, 1.0), clip.sample_rate_hz, ASR_RATE_HZ)
         asr_text = recognizer.transcribe(audio_16k)

@@ -43,7 +43,7 @@ import json
 import posixpath
 import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -282,15 +282,39 @@ class PrivacyValidator(Validator):
         return self._references
 
     def measure(self, clip: Clip) -> dict[str, Any]:
-        empty: dict[str, Any] = dict.fromkeys((f.name for f in self.fields), None)
-        audio = np.asarray(clip.audio)
-        if audio_problem(audio, clip.sample_rate_hz) is not None:
-            return {**empty, "privacy_status": "unreadable_audio"}
+        (metrics,) = self.measure_many([clip])
+        if isinstance(metrics, Exception):
+            raise metrics
+        return metrics
+
+    def measure_many(self, clips: Sequence[Clip]) -> list[dict[str, Any] | Exception]:
+        """``measure`` of each clip, with the speaker encoder run once over all of them."""
         refs = self.references()
-        try:
-            emb = speaker.embed(audio, clip.sample_rate_hz)
-        except speaker.SpeakerEmbeddingError:
-            return {**empty, "privacy_status": "no_speech"}
+        out: list[dict[str, Any] | Exception] = []
+        ready: list[tuple[int, np.ndarray]] = []
+        for clip in clips:
+            try:
+                audio = np.asarray(clip.audio)
+                if audio_problem(audio, clip.sample_rate_hz) is not None:
+                    out.append(self._empty("unreadable_audio"))
+                    continue
+                ready.append((len(out), speaker.preprocess(audio, clip.sample_rate_hz)))
+                out.append({})  # filled below
+            except speaker.SpeakerEmbeddingError:
+                out.append(self._empty("no_speech"))
+            except Exception as exc:  # this clip's recorded error
+                out.append(exc)
+        if ready:
+            embeddings = speaker.embed_preprocessed([wav for _, wav in ready])
+            for (i, _), emb in zip(ready, embeddings, strict=True):
+                out[i] = self._scored(refs, emb)
+        return out
+
+    def _empty(self, status: str) -> dict[str, Any]:
+        return {**dict.fromkeys(f.name for f in self.fields), "privacy_status": status}
+
+    @staticmethod
+    def _scored(refs: ReferenceSet, emb: np.ndarray) -> dict[str, Any]:
         scores = refs.centroids.astype(np.float64) @ emb.astype(np.float64)
         best = int(np.argmax(scores))
         return {

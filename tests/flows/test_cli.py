@@ -49,3 +49,35 @@ def test_bad_config_exits_2_naming_the_field(tmp_path):
 def test_show_without_runs_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["show", str(tmp_path)])
     assert result.exit_code == 2 and "no complete run" in result.output
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    import yaml
+
+    from tests.conftest import small_config, write_catalog
+
+    rows = [
+        {"id": "a", "text": "Hello there.", "language": "en"},
+        {"id": "b", "text": "", "language": "en"},
+        {"id": "c", "text": "Bonjour.", "voice": "xx-nope"},
+    ]
+    out = tmp_path / "out"
+    cfg = small_config(write_catalog(tmp_path / "c.csv", rows), str(out))
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = runner.invoke(app, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("dry run test-") and "1 items to generate" in lines[0]
+    assert "items 3 in 1 shards of 4" in result.output
+    assert "'new': 3, 'unchanged': 0, 'gone': 0" in result.output
+    assert "  b: empty text" in result.output and "xx-nope" in result.output
+    assert not out.exists()  # not even the output folder
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    # The Python API's dry run is the same preview, as a dict.
+    from flows.api import run_catalog
+
+    preview = run_catalog(cfg, dry_run=True)
+    assert preview["dry_run"] and preview["items"] == 3 and preview["failed"] == 2
+    assert not out.exists()

@@ -167,7 +167,6 @@ def test_planted_secrets_never_leak(
         )
     )
     cli = Path(sys.executable).with_name("audio-synth")
-    started = time.monotonic()
     proc = subprocess.run(
         [str(cli), "validate", out, "--output", f"s3://{s3_bucket}/val", "--config", str(val_cfg)],
         cwd=REPO,
@@ -176,7 +175,6 @@ def test_planted_secrets_never_leak(
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    assert time.monotonic() - started < 300
 
     # Logs queued for the API reach Prefect's database before it is searched.
     from prefect._internal.concurrency.services import QueueService

@@ -1,3 +1,4 @@
+import csv
 import json
 
 import pyarrow as pa
@@ -6,7 +7,7 @@ import pytest
 
 from audio_synth_core.config.models import CatalogConfig
 from audio_synth_core.errors import CatalogError
-from audio_synth_core.inputs.catalog import read_catalog
+from audio_synth_core.inputs.catalog import iter_catalog, read_catalog
 
 
 def test_csv_rows_and_broken_rows(tmp_path):
@@ -69,3 +70,32 @@ def test_huge_text_is_one_failed_row(tmp_path):
     path.write_text("id,text\nbig," + "a" * 2000 + "\n")
     (row,) = read_catalog(CatalogConfig(path=str(path), max_text_chars=1000))
     assert "2000 characters" in row.error
+
+
+def test_batches_stream_every_format_with_the_same_rows(tmp_path):
+    records = [{"id": f"r{i}", "text": f"Line {i}."} for i in range(7)]
+    records[3] = {"id": "r1", "text": "Duplicate,\nwith a quoted newline."}
+    csv_path = tmp_path / "c.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["id", "text"])
+        writer.writeheader()
+        writer.writerows(records)
+    jsonl_path = tmp_path / "c.jsonl"
+    jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    parquet_path = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist(records), parquet_path, row_group_size=2)
+    for path in (csv_path, jsonl_path, parquet_path):
+        batches = list(iter_catalog(CatalogConfig(path=str(path)), batch_rows=3))
+        assert [len(b) for b in batches] == [3, 3, 1]
+        rows = [r for b in batches for r in b]
+        assert rows == read_catalog(CatalogConfig(path=str(path)))
+        # A duplicate is found across batches, and a quoted newline stays inside its field.
+        assert rows[3].error.startswith("duplicate id 'r1' (first at row")
+        assert rows[3].text == "Duplicate,\nwith a quoted newline."
+
+
+def test_invalid_utf8_is_a_catalog_error(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"id,text\na,caf\xe9\n")
+    with pytest.raises(CatalogError, match="not UTF-8"):
+        read_catalog(CatalogConfig(path=str(path)))

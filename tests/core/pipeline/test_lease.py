@@ -89,10 +89,9 @@ def test_successor_takes_over_at_once_from_a_killed_holder(tmp_path):
     assert lease.is_live(dead)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    start = time.monotonic()
+    # wait_s=5 is far below the 300 s ttl: only taking over the dead holder at once succeeds.
     with lease.output_lease(store, "catalog", settle_s=0.05, wait_s=5) as held:
         assert held.record["took_over"] == dead["token"]
-    assert time.monotonic() - start < 2  # no wait for the 300 s ttl
 
 
 def test_a_holder_on_another_host_blocks_until_its_heartbeat_expires(tmp_path):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
+from audio_synth_core.audio import encode
+from audio_synth_core.pipeline.validate import validate_row, validate_rows
 from audio_synth_core.plugins import registry as plugins
 from audio_synth_core.validators.base import (
+    Clip,
     MetricField,
+    Validator,
     registered_fields,
     registered_flag_checks,
 )
+from tests import factories
 
 
 def test_a_metric_declared_twice_is_declared_the_same():
@@ -80,3 +86,51 @@ def test_privacy_similarity_is_the_only_shipped_flag_check():
 def test_metric_field_rejects_nonsense(kwargs: dict, problem: str):
     with pytest.raises(ValueError, match=problem):
         MetricField("x", pa.float64(), "", "", **kwargs)
+
+
+class _Loud(Validator):
+    """Peak of a clip; raises on a clip named "bad", and can fail a whole batch."""
+
+    name = "loud"
+    fields = (MetricField("loud_peak", pa.float64(), "FS", "peak"),)
+
+    def __init__(self, fail_batch: bool = False) -> None:
+        super().__init__()
+        self.fail_batch = fail_batch
+        self.batches: list[int] = []
+
+    def measure(self, clip: Clip) -> dict:
+        if clip.id == "bad":
+            raise RuntimeError("cannot measure bad")
+        return {"loud_peak": float(np.max(np.abs(clip.audio)))}
+
+    def measure_many(self, clips):
+        self.batches.append(len(clips))
+        if self.fail_batch:
+            raise RuntimeError("batch exploded")
+        return super().measure_many(clips)
+
+
+def test_measure_many_defaults_to_measure_with_per_clip_errors():
+    clips = [Clip(i, factories.tone(dbfs=-6.0), 16000) for i in ("a", "bad", "c")]
+    a, bad, c = _Loud().measure_many(clips)
+    assert a == c == {"loud_peak": float(np.max(np.abs(clips[0].audio)))}
+    assert isinstance(bad, RuntimeError) and "bad" in str(bad)
+
+
+def test_validate_rows_batches_and_isolates_items():
+    """One measure_many call per validator for the decodable clips; errors stay per item."""
+    good = encode(*factories.speech(factories.SENTENCES[0]))
+    items = [({"id": "a"}, good, None), ({"id": "bad"}, good, None), ({"id": "junk"}, b"x", None)]
+    loud = _Loud()
+    a, bad, junk = validate_rows(items, [loud])
+    assert loud.batches == [2]  # the undecodable file is not measured
+    assert a["passed"] and a["loud_peak"] > 0.1 and a["validation_error"] is None
+    assert not bad["passed"] and bad["failed_checks"] == "loud.error"
+    assert "cannot measure bad" in bad["validation_error"]
+    assert junk["failed_checks"] == "decode"
+    assert validate_row(items[0][0], good, [_Loud()]) == a
+    # A batch-level bug is every item's recorded error, never a lost shard.
+    a, bad, junk = validate_rows(items, [_Loud(fail_batch=True)])
+    assert a["failed_checks"] == bad["failed_checks"] == "loud.error"
+    assert "batch exploded" in a["validation_error"]

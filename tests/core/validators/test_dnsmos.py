@@ -68,12 +68,12 @@ def test_ovrl_and_bak_fall_with_snr(scores):
     assert ovrl[0] - ovrl[-1] > 0.8
 
 
-def test_matches_speechmos_reference(validator, clips):
-    """Our single-threaded sessions and window logic reproduce speechmos.dnsmos.run exactly."""
+def test_reference_windows_match_speechmos(clips):
+    """windows="reference": our single-threaded, batched sessions reproduce speechmos exactly."""
     from speechmos import dnsmos as reference
 
     audio, rate = clips[0]
-    ours = validator.measure(Clip("x", audio, rate))
+    ours = DnsmosValidator(windows="reference").measure(Clip("x", audio, rate))
     theirs = reference.run(np.clip(dnsmos.resample(audio, rate, 16000), -1, 1), 16000)
     assert ours["mos_ovrl"] == pytest.approx(float(theirs["ovrl_mos"]), abs=1e-5)
     assert ours["mos_sig"] == pytest.approx(float(theirs["sig_mos"]), abs=1e-5)
@@ -108,4 +108,50 @@ def test_params():
     with pytest.raises(ValueError, match="min_ovrl"):
         DnsmosValidator(min_ovrl=7)
     v = DnsmosValidator(min_ovrl=3)
-    assert pickle.loads(pickle.dumps(v)).params == {"min_ovrl": 3.0, "hop_s": 1.0}
+    assert pickle.loads(pickle.dumps(v)).params == {
+        "min_ovrl": 3.0,
+        "hop_s": 1.0,
+        "windows": "distinct",
+        "models": ["p808", "p835"],
+    }
+    with pytest.raises(ValueError, match="models"):
+        DnsmosValidator(models=["p999"])
+    with pytest.raises(ValueError, match="models"):
+        DnsmosValidator(models=[])
+
+
+def test_short_clip_scores_its_first_window_only(validator, clips):
+    """Under 9.01 s the default scores one tiled window: the reference at a 9.01 s hop, exactly."""
+    one_window = DnsmosValidator(windows="reference", hop_s=9.01)
+    every_window = DnsmosValidator(windows="reference")
+    audio, rate = clips[0]
+    # 3.5 s tiles to 14 s: the reference scores 5 shifted windows, the default the first.
+    clip = Clip("x", np.tile(audio, 2)[: int(3.5 * rate)], rate)
+    ours = validator.measure(clip)
+    assert ours == pytest.approx(one_window.measure(clip), abs=1e-5)
+    assert ours != pytest.approx(every_window.measure(clip), abs=1e-5)
+    for audio, rate in clips:
+        clip = Clip("x", audio, rate)
+        assert validator.measure(clip) == pytest.approx(one_window.measure(clip), abs=1e-5)
+
+
+def test_long_clip_matches_reference(validator, clips):
+    audio, rate = clips[0]
+    long = np.tile(audio, int(np.ceil(11.0 * rate / audio.size)))[: int(11.0 * rate)]
+    reference = DnsmosValidator(windows="reference")
+    clip = Clip("x", long, rate)
+    assert validator.measure(clip) == pytest.approx(reference.measure(clip), abs=1e-5)
+
+
+def test_models_run_only_what_is_asked(validator, clips):
+    audio, rate = clips[0]
+    clip = Clip("x", audio, rate)
+    both = validator.measure(clip)
+    p808 = DnsmosValidator(models=["p808"])
+    only_p808 = p808.measure(clip)
+    assert only_p808["mos_p808"] == pytest.approx(both["mos_p808"], abs=1e-5)
+    assert only_p808["mos_ovrl"] is None and only_p808["mos_sig"] is None
+    assert p808.check(only_p808) == []  # no OVRL measured: min_ovrl checks nothing
+    only_p835 = DnsmosValidator(models=["p835"]).measure(clip)
+    assert only_p835["mos_p808"] is None
+    assert only_p835["mos_ovrl"] == pytest.approx(both["mos_ovrl"], abs=1e-5)

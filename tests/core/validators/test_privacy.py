@@ -106,6 +106,30 @@ def test_silence_is_no_speech_and_not_a_failure(validator: PrivacyValidator):
     assert [f.check for f in validator.check(bad)] == [SIMILARITY_CHECK]
 
 
+def test_measure_many_batches_like_measure_and_keeps_statuses(validator: PrivacyValidator):
+    """One batched encoder pass gives each clip what measure gives it alone, and a silent or
+    empty clip in the batch keeps its own status without touching the others."""
+    clips = [
+        _clip(*flite_speech(NEW_TEXT, "slt"), "slt"),
+        _clip(silence(1.0), 16000, "quiet"),
+        _clip(*speech(NEW_TEXT, "en-us+f3"), "espeak"),
+        _clip(np.zeros(0, dtype=np.float32), 16000, "empty"),
+    ]
+    batched = validator.measure_many(clips)
+    assert [m["privacy_status"] for m in batched] == ["ok", "no_speech", "ok", "unreadable_audio"]
+    for clip, many in zip(clips, batched, strict=True):
+        one = validator.measure(clip)
+        assert many["nearest_reference"] == one["nearest_reference"]
+        if one["max_similarity"] is not None:
+            assert many["max_similarity"] == pytest.approx(one["max_similarity"], abs=1e-5)
+            np.testing.assert_allclose(
+                many["speaker_embedding"], one["speaker_embedding"], atol=1e-5
+            )
+    # The same numbers as the public embedding function (resemblyzer's definition).
+    expected = speaker.embed(clips[2].audio, clips[2].sample_rate_hz)
+    np.testing.assert_allclose(batched[2]["speaker_embedding"], expected, atol=1e-5)
+
+
 def test_precomputed_embeddings_and_prefix_layout_agree(ref_dir: Path, tmp_path: Path):
     folder = load_references(str(ref_dir))
     assert folder.speakers == ("kal", "slt") and folder.counts == (3, 3)

@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps resemblyzer==0.1.4
 	# flite provides real recorded-speaker voices for privacy tests (optional; tests skip without it).
 	command -v flite >/dev/null || (command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq flite) >/dev/null 2>&1) || true
+	# ffmpeg's shared libraries let torchcodec (datasets' Audio decoding) run (tests skip without them).
+	ldconfig -p | grep -q libavformat.so.59 || (command -v apt-get >/dev/null && (apt-get install -y -qq --no-install-recommends libavformat59 libavcodec59 libavutil57 libswresample4 libavdevice59 libavfilter8 libswscale6 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends libavformat59 libavcodec59 libavutil57 libswresample4 libavdevice59 libavfilter8 libswscale6)) >/dev/null 2>&1) || true
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -214,3 +214,12 @@ def collect_garbage(
 
     store = Store(output, storage_options)
     return gc.collect_garbage(store, keep_runs, dry_run, tmp_grace_s, wait_s)
+
+
+# --- audiobook API ---
+
+
+# --- dataset API ---
+
+
+# --- responsible synthesis API (detect, verify, personas, consent) ---

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from prefect.utilities.annotations import unmapped
 
 from audio_synth_core.config.models import RunConfig, load_config
 from audio_synth_core.config.secrets import redact, scrub
@@ -16,17 +14,13 @@ from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.pipeline import planning, runs
 from audio_synth_core.pipeline.lease import output_lease
-from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 from flows import tracking
-from flows.compute import dask_runner, effective_gpus, gpu_annotation
-from flows.credentials import Sealed, restore, seal
+from flows.credentials import restore
 from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
 from flows.prepare import open_store, resolve, validator_specs
-from flows.progress import gather
-from tasks.generate import generate_shard_task
-from tasks.validate import validate_shard_task
+from flows.shards import ShardJob, run_shards
 
 
 def resolve_config(
@@ -40,49 +34,6 @@ def resolve_config(
     return cfg.with_overrides(
         **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
     )
-
-
-@flow(name="generate-shards")
-def generate_shards(
-    specs: list[ShardSpec],
-    sealed_store: Sealed,
-    sealed_cfg: Sealed,
-    validators: str | None,
-    gpus: int = 0,
-) -> dict[str, Any]:
-    """Map the generation task over shards through the configured Dask runner.
-
-    With ``compute.gpu_per_task`` the generation tasks carry a GPU resource annotation (they only
-    run on GPU workers) and validation, CPU-only, is mapped separately so it can run anywhere.
-    Store and config arrive sealed: Prefect stores only their redacted views.
-    """
-    store: Store = sealed_store.value
-    cfg: RunConfig = sealed_cfg.value
-    params = json.dumps(cfg.generator.params, sort_keys=True)
-    options = {"retries": cfg.compute.retries, "retry_delay_seconds": cfg.compute.retry_delay_s}
-    with gpu_annotation(gpus):
-        futures = generate_shard_task.with_options(**options).map(
-            specs,
-            unmapped(store),
-            cfg.generator.name,
-            params,
-            cfg.sharding.batch_size,
-            None if gpus else validators,
-        )
-    items = sum(s.n_items for s in specs)
-    summaries, errors = gather(futures, "generate", items)
-    if gpus and validators and not errors:
-        checked, errors = gather(
-            validate_shard_task.with_options(**options).map(
-                specs, unmapped(store), validators, unmapped({})
-            ),
-            "validate",
-            items,
-        )
-        by_shard = {c["shard"]: c for c in checked}
-        for s in summaries:
-            s["validation"] = by_shard.get(s["shard"])
-    return {"summaries": summaries, "errors": errors}
 
 
 def _aggregate(items, summaries: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
@@ -190,14 +141,14 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         len(pending),
     )
     start = time.perf_counter()
-    gpus = effective_gpus(cfg.compute, cfg.compute.gpu_per_task)
-    if cfg.compute.gpu_per_task and not gpus:
-        logger.warning(
-            "compute.gpu_per_task is set but this LocalCluster has no GPU: running on CPU"
-        )
-    result = generate_shards.with_options(task_runner=dask_runner(cfg.compute, gpus))(
-        pending, seal(store), seal(cfg), validators, gpus
+    job = ShardJob(
+        cfg.generator,
+        cfg.sharding.batch_size,
+        cfg.compute.retries,
+        cfg.compute.retry_delay_s,
+        validators,
     )
+    result = run_shards(pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger)
     wall_s = time.perf_counter() - start
     if result["errors"]:
         raise AudioSynthError(

@@ -385,3 +385,10 @@ def gc(
     )
     if r["in_use"]:
         typer.echo(f"note: a {r['in_use']} holds this output; gc would wait for it")
+
+
+# Job-specific command groups (audiobook, dataset, ...) live in flows/commands/, one module each;
+# registered last, since they reuse this module's options and error handling.
+from flows.commands import register_all  # noqa: E402
+
+register_all(app)

@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from audio_synth_core.config.responsible import ProvenanceConfig, WatermarkConfig
 from audio_synth_core.errors import ConfigError
 
 
@@ -139,6 +140,8 @@ class RunConfig(_Strict):
     compute: ComputeConfig = ComputeConfig()
     tracking: TrackingConfig = TrackingConfig()
     validation: ValidationConfig = ValidationConfig()
+    watermark: WatermarkConfig = WatermarkConfig()
+    provenance: ProvenanceConfig = ProvenanceConfig()
 
     @field_validator("generator")
     @classmethod

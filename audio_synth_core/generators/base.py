@@ -33,12 +33,18 @@ class VoiceInfo:
 
 @dataclass(frozen=True)
 class SynthesisRequest:
-    """What to say, in which voice; ``seed`` makes stochastic generators reproducible."""
+    """What to say, in which voice; ``seed`` makes stochastic generators reproducible.
+
+    ``params`` overrides the generator's own parameters for this request only (a dataset's
+    "synthetic speaker" is a voice plus its pitch and rate); a generator that cannot vary a
+    parameter per request returns a ValueError for that request.
+    """
 
     text: str
     voice: str
     language: str | None = None
     seed: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Generator(ABC):
@@ -51,6 +57,8 @@ class Generator(ABC):
     """
 
     name: ClassVar[str]
+    # Parameters this generator can vary per request (SynthesisRequest.params); others fail the item.
+    per_request_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)

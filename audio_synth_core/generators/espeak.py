@@ -7,7 +7,7 @@ to a Dask worker; the engine is loaded once per process, on first use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
@@ -69,6 +69,7 @@ class EspeakGenerator(Generator):
     """
 
     name: ClassVar[str] = "espeak"
+    per_request_params: ClassVar[frozenset[str]] = frozenset(EspeakParams.model_fields)
 
     def __init__(self, **params: Any) -> None:
         config = parse_params(EspeakParams, self.name, params, "generator")
@@ -105,11 +106,19 @@ class EspeakGenerator(Generator):
                 if not request.text or not request.text.strip():
                     raise GenerationError("empty text")
                 _info, selector = espeak_voices.resolve_voice(request.voice, request.language)
+                settings = self._settings_for(request.params)
                 with LOCK:
-                    out.append(espeak.synth(request.text, selector, self._settings))
-            except (GenerationError, UnknownVoiceError) as exc:
+                    out.append(espeak.synth(request.text, selector, settings))
+            except (GenerationError, UnknownVoiceError, ValueError) as exc:
                 out.append(exc)
         return out
+
+    def _settings_for(self, overrides: Mapping[str, Any]) -> dict[int, int]:
+        """Engine settings with a request's overrides (checked like the generator's own)."""
+        if not overrides:
+            return self._settings
+        merged = parse_params(EspeakParams, self.name, {**self.params, **overrides}, "generator")
+        return {_PARAM_IDS[key]: value for key, value in merged.model_dump().items()}
 
     def phonemes(self, text: str, voice: str = "en-us", *, separator: str = "") -> str:
         """IPA for ``text`` as espeak would speak it: words separated by spaces, the phonemes

@@ -5,7 +5,9 @@ Runs serially inside one worker process; the caller (a Prefect task) decides the
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import socket
 import time
@@ -147,6 +149,28 @@ class _Writer:
             self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
 
 
+@functools.lru_cache(maxsize=1024)
+def _overrides(row_params: str, generator_params: str) -> dict[str, Any]:
+    mine, base = json.loads(row_params), json.loads(generator_params)
+    return {k: v for k, v in mine.items() if base.get(k) != v}
+
+
+def item_params(row: dict[str, Any], generator: Generator) -> dict[str, Any]:
+    """The parameters an item's plan gives beyond its generator's (a dataset's synthetic speaker:
+    pitch, rate): sent with its request. Only those the generator can vary per request."""
+    if not row.get("generator_params"):
+        return {}
+    base = json.dumps(generator.params, sort_keys=True)
+    overrides = _overrides(row["generator_params"], base)
+    unsupported = sorted(set(overrides) - generator.per_request_params)
+    if unsupported:
+        raise ValueError(
+            f"generator {generator.name!r} cannot vary {unsupported} per item "
+            f"(it can vary: {sorted(generator.per_request_params) or 'nothing'})"
+        )
+    return overrides
+
+
 def _generate_pending(
     pending: list[dict[str, Any]],
     store: Store,
@@ -157,11 +181,18 @@ def _generate_pending(
     """Synthesize, measure and write every pending row (updated in place); (count, audio s)."""
     generated, generated_s = 0, 0.0
     for begin in range(0, len(pending), batch_size):
-        batch = pending[begin : begin + batch_size]
-        requests = [
-            SynthesisRequest(r["text"], r["voice"], r["language"], r["seed"]) for r in batch
-        ]
-        results = generator.generate(requests)
+        batch, requests = [], []
+        for r in pending[begin : begin + batch_size]:
+            try:
+                params = item_params(r, generator)
+            except ValueError as exc:  # a bad item is a recorded failure, never a lost shard
+                r.update(status=schema.STATUS_FAILED, error=f"ValueError: {exc}")
+                continue
+            batch.append(r)
+            requests.append(
+                SynthesisRequest(r["text"], r["voice"], r["language"], r["seed"], params)
+            )
+        results = generator.generate(requests) if requests else []
         for row, result in zip(batch, results, strict=True):
             if isinstance(result, Exception):
                 row.update(status=schema.STATUS_FAILED, error=f"{type(result).__name__}: {result}")

@@ -81,8 +81,9 @@ class _Expander:
     cannot be spoken becomes one failed item with a reason). Voice choices are cached per
     (voice, language) pair: a catalog has few distinct ones."""
 
-    def __init__(self, cfg: RunConfig, generator: Generator) -> None:
+    def __init__(self, cfg: RunConfig, generator: Generator, marks: str | None = None) -> None:
         self.cfg = cfg
+        self.marks = marks
         self.generator = generator
         self.gen = generator.describe()
         self.params = json.dumps(self.gen["params"], sort_keys=True)
@@ -160,6 +161,7 @@ class _Expander:
                     self.params,
                     seed,
                     cfg.output.audio_format,
+                    *([self.marks] if self.marks else []),
                 )
                 add(
                     id=item_id,
@@ -194,9 +196,11 @@ class _Expander:
         return pa.RecordBatch.from_arrays(arrays, schema=schema.ITEM_SCHEMA)
 
 
-def expand_rows(rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator) -> pa.Table:
+def expand_rows(
+    rows: Iterable[CatalogRow], cfg: RunConfig, generator: Generator, marks: str | None = None
+) -> pa.Table:
     """Items of ``rows`` as a table in the item schema (measurement columns null until made)."""
-    return pa.Table.from_batches([_Expander(cfg, generator).batch(rows)], schema.ITEM_SCHEMA)
+    return pa.Table.from_batches([_Expander(cfg, generator, marks).batch(rows)], schema.ITEM_SCHEMA)
 
 
 def shard_size(n_items: int, sharding: ShardingConfig) -> int:
@@ -231,6 +235,9 @@ CARRIED = [
     "clipping_ratio",
     "silence_ratio",
     "integrated_lufs",
+    "watermark_payload",
+    "created_at",
+    "provenance",
 ]
 _GONE_SCHEMA = pa.schema([schema.ITEM_SCHEMA.field("id"), schema.ITEM_SCHEMA.field("catalog_id")])
 
@@ -282,10 +289,17 @@ def _previous_items(store: Store, run_id: str) -> pa.Table | None:
 
 
 def build_plan(
-    cfg: RunConfig, generator: Generator, store: Store, batch_rows: int = BATCH_ROWS
+    cfg: RunConfig,
+    generator: Generator,
+    store: Store,
+    batch_rows: int = BATCH_ROWS,
+    marks: str | None = None,
 ) -> Plan:
-    """Deterministic plan of the run, with changes marked against the last complete catalog run."""
-    expander = _Expander(cfg, generator)
+    """Deterministic plan of the run, with changes marked against the last complete catalog run.
+
+    ``marks`` identifies what is applied to every clip after synthesis (the watermark's scheme and
+    key fingerprint): part of each item id, so changing it regenerates the audio."""
+    expander = _Expander(cfg, generator, marks)
     batches = [expander.batch(rows) for rows in iter_catalog(cfg.catalog, batch_rows)]
     # One chunk per catalog batch: no contiguous copy of the whole plan is ever made.
     items = pa.Table.from_batches(batches, schema.ITEM_SCHEMA)

@@ -99,3 +99,12 @@ def model_dir(train_id: str) -> str:
 
 def quarantine(audio_rel: str) -> str:
     return f"quarantine/{audio_rel}"
+
+
+# --- audiobook paths ---
+
+
+# --- dataset paths ---
+
+
+# --- responsible synthesis paths (watermark, provenance, consent, personas) ---

@@ -7,7 +7,7 @@ import pyarrow as pa
 # 2: ``audio_path`` (audio relative to the output root) added; readers resolve it against the root
 # they opened, so a copied, moved or downloaded output finds its own audio. Outputs of version 1
 # (no such column) still read: their ``audio_uri`` is used as written.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -57,6 +57,10 @@ ITEM_FIELDS: list[pa.Field] = [
     _f("clipping_ratio", pa.float64(), "ratio", "share of samples at full scale"),
     _f("silence_ratio", pa.float64(), "ratio", "share of 20 ms frames below -60 dBFS"),
     _f("integrated_lufs", pa.float64(), "LUFS", "BS.1770 integrated loudness"),
+    _f("persona", pa.string(), description="voice persona as name@version (null: a plain voice)"),
+    _f("watermark_payload", pa.int64(), description="payload of the watermark the audio carries"),
+    _f("created_at", pa.string(), description="UTC time the audio was generated (ISO 8601)"),
+    _f("provenance", pa.string(), description="provenance record of the audio as JSON"),
     _f("change", pa.string(), description="new or unchanged relative to the previous run"),
     _f("run_id", pa.string(), description="run that produced this row"),
 ]

@@ -1,0 +1,39 @@
+"""Config sections of responsible synthesis, shared by every generating job (catalog, audiobook,
+dataset): the watermark every file carries and the signature over every run's files.
+
+Secrets never sit in a config: each section names where its key comes from (an environment variable
+or a file), and the key itself travels sealed to the workers that need it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WatermarkConfig(_Strict):
+    enabled: bool = Field(True, description="mark every generated file (off: no mark, no table)")
+    key_env: str = Field(
+        "AUDIO_SYNTH_WATERMARK_KEY", description="environment variable holding the watermark key"
+    )
+    key_file: str | None = Field(
+        None,
+        description="file holding the key when the variable is unset (default: created once under "
+        "$AUDIO_SYNTH_HOME/keys/ with mode 0600)",
+    )
+
+
+class ProvenanceConfig(_Strict):
+    sign: bool = Field(True, description="sign each run's manifest of files (Ed25519)")
+    key_env: str = Field(
+        "AUDIO_SYNTH_SIGNING_KEY", description="environment variable holding the Ed25519 key (PEM)"
+    )
+    key_file: str | None = Field(
+        None,
+        description="PEM file of the key when the variable is unset (default: created once under "
+        "$AUDIO_SYNTH_HOME/keys/ with mode 0600)",
+    )
+    c2pa: bool = Field(True, description="attach C2PA manifests to deliverables where supported")

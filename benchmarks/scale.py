@@ -137,7 +137,7 @@ def run_step(step: str, work: Path) -> dict[str, Any]:
     """One step in this process; returns its figures (peak RSS of this process included)."""
     from audio_synth_core.config.models import parse_config
     from audio_synth_core.generators.base import build_generator
-    from audio_synth_core.pipeline import planning, runs
+    from audio_synth_core.pipeline import changes, planning, runs
     from audio_synth_core.store.storage import Store
 
     catalog = work / ("changed.csv" if step == "changed" else "catalog.csv")
@@ -171,7 +171,7 @@ def run_step(step: str, work: Path) -> dict[str, Any]:
                 "to_generate_ids": sorted(set(todo.column("catalog_id").to_pylist()))
                 if step == "changed"
                 else None,
-                "changes": planning.change_counts(planning.changes_table(plan)),
+                "changes": changes.change_counts(changes.changes_table(plan.items, plan.gone)),
             }
             if step == "first":  # the planning step's own peak, before faking the run
                 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

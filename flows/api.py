@@ -8,65 +8,29 @@ df = read_items("out/demo")
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
 from audio_synth_core.config.models import RunConfig
-from audio_synth_core.config.secrets import RedactingFilter, redact_text
 from audio_synth_core.generators.base import VoiceInfo, build_generator
 from audio_synth_core.pipeline import runs
 from audio_synth_core.store.storage import Store
-from flows.credentials import handoff, secrets_of
+from flows.credentials import handoff
 from flows.prepare import preflight_compare, preflight_run, preflight_train, preflight_validate
+from flows.redaction import redacting
 from flows.runtime import prefect_api
-
-# Loggers whose handlers print or ship a run's logs (console, Prefect's API log handler).
-_LOGGERS = ("", "prefect", "prefect.flow_runs", "prefect.task_runs", "flows", "audio_synth_core")
-
-
-@contextlib.contextmanager
-def _redacting(*configs: Any) -> Iterator[None]:
-    """While a flow runs in this process: log records and the message of a raised exception
-    carry no credential of ``configs`` (nor any secret environment variable's value)."""
-    secrets = secrets_of(*configs)
-    handlers = {h for name in _LOGGERS for h in logging.getLogger(name).handlers}
-    log_filter = RedactingFilter(secrets)
-    for handler in handlers:
-        handler.addFilter(log_filter)
-    try:
-        yield
-    except BaseException as exc:
-        # The CLI prints str(exc), which is built from args for our errors and fsspec's/botocore's.
-        with contextlib.suppress(AttributeError, TypeError):
-            exc.args = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in exc.args)
-        raise
-    finally:
-        for handler in handlers:
-            handler.removeFilter(log_filter)
-
-
-def _real_config(config: Any, load: Any) -> Any:
-    """The parsed config behind a path (for its secrets); a bad file fails later, in the flow."""
-    if not isinstance(config, str):
-        return config
-    try:
-        return load(config)
-    except Exception:  # the flow reports it with its own clear error
-        return None
 
 
 def _run_flow(
-    flow_fn: Any, load: Any, config: Any, urls: dict[str, str | None], **options: Any
+    flow_fn: Any, parsed: Any, config: Any, urls: dict[str, str | None], **options: Any
 ) -> dict[str, Any]:
     """Run ``flow_fn`` on the local (or PREFECT_API_URL's) Prefect API with redacted parameters:
     the real config and URLs travel in-process (flows.credentials), and logs and errors are
-    scrubbed of their secrets while it runs."""
+    scrubbed of the secrets of ``parsed`` (the config as its preflight parsed it) while it runs."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(prefect_api())
-        stack.enter_context(_redacting(_real_config(config, load), *urls.values()))
+        stack.enter_context(redacting(parsed, *urls.values()))
         public = {name: stack.enter_context(handoff(url)) for name, url in urls.items()}
         public_config = stack.enter_context(handoff(config))
         return flow_fn(config=public_config, **public, **options)
@@ -84,15 +48,14 @@ def run_catalog(
     (``preview_catalog``)."""
     if dry_run:  # before importing the flow: a preview never loads Prefect
         return preview_catalog(config, output)
-    from audio_synth_core.config.models import load_config
     from flows.catalog import catalog_flow
 
     if isinstance(config, RunConfig):
         config = config.model_dump(mode="json")
-    preflight_run(config, output, dask_address, workers)  # bad input fails before any server
+    parsed = preflight_run(config, output, dask_address, workers)  # fails before any server
     return _run_flow(
         catalog_flow,
-        load_config,
+        parsed,
         config,
         {"output": output},
         dask_address=dask_address,
@@ -109,13 +72,15 @@ def preview_catalog(
     from audio_synth_core.config.models import load_config
     from audio_synth_core.pipeline import planning
     from flows.prepare import check_readable, resolve
+    from flows.watermarking import preview_marks
 
     cfg = resolve(config, RunConfig, load_config).with_overrides(**{"output.url": output})
     check_readable(cfg.catalog.path, "catalog")
     generator = build_generator(cfg.generator.name, cfg.generator.params)
-    with _redacting(cfg):
+    with redacting(cfg):
         store = Store(cfg.output.url, cfg.output.storage_options)
-        plan = planning.build_plan(cfg, generator, store)
+        # The marks a run would use (its key's fingerprint): the same item ids as the run.
+        plan = planning.build_plan(cfg, generator, store, marks=preview_marks(cfg.watermark))
         return {"dry_run": True, **planning.preview(plan, store, max_failed)}
 
 
@@ -128,13 +93,12 @@ def validate_dataset(
 ) -> dict[str, Any]:
     """Run the validate flow over an existing dataset; returns the manifest (raises GateFailed,
     which carries the manifest, when the dataset fails its gate)."""
-    from audio_synth_core.config.models import load_validate_config
     from flows.validate import validate_flow
 
-    preflight_validate(input_url, output, config, dask_address)
+    parsed = preflight_validate(input_url, output, config, dask_address)
     return _run_flow(
         validate_flow,
-        load_validate_config,
+        parsed,
         config,
         {"input_url": input_url, "output": output},
         dask_address=dask_address,
@@ -146,13 +110,10 @@ def train_model(
     config: str | dict[str, Any], output: str, dask_address: str | None = None
 ) -> dict[str, Any]:
     """Train, log and register a generator model (train flow); returns version and aliases."""
-    from audio_synth_core.config.models import load_train_config
     from flows.train import train_flow
 
-    preflight_train(config, output, dask_address)
-    return _run_flow(
-        train_flow, load_train_config, config, {"output": output}, dask_address=dask_address
-    )
+    parsed = preflight_train(config, output, dask_address)
+    return _run_flow(train_flow, parsed, config, {"output": output}, dask_address=dask_address)
 
 
 def compare_generators(
@@ -162,15 +123,15 @@ def compare_generators(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Compare generators or model versions on the same prompts (compare flow); may move an alias."""
-    from audio_synth_core.config.compare import CompareConfig, load_compare_config
+    from audio_synth_core.config.compare import CompareConfig
     from flows.compare import compare_flow
 
     if isinstance(config, CompareConfig):
         config = config.model_dump(mode="json")
-    preflight_compare(config, output, dask_address)
+    parsed = preflight_compare(config, output, dask_address)
     return _run_flow(
         compare_flow,
-        load_compare_config,
+        parsed,
         config,
         {"output": output},
         dask_address=dask_address,
@@ -219,7 +180,139 @@ def collect_garbage(
 # --- audiobook API ---
 
 
+def narrate_books(
+    book_or_folder: str,
+    output: str | None = None,
+    config: str | dict[str, Any] | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Narrate a book (EPUB, Markdown, text, or a folder with book.yaml) or a folder/bucket of
+    books into chapter FLAC/MP3/WebVTT files, credits, a retail sample, an M4B and book.json per
+    book; returns the run manifest (raises GateFailed, carrying it, when a file fails ACX).
+    ``config``: a YAML path or mapping of ``AudiobookConfig`` (default: its defaults)."""
+    from audio_synth_core.config.audiobook import AudiobookConfig, load_audiobook_config
+    from flows.audiobook import audiobook_flow, preflight_audiobook
+    from flows.prepare import resolve
+
+    if isinstance(config, AudiobookConfig):
+        config = config.model_dump(mode="json")
+    preflight_audiobook(book_or_folder, output, config, dask_address, workers)
+    return _run_flow(
+        audiobook_flow,
+        resolve(config or {}, AudiobookConfig, load_audiobook_config),
+        config,
+        {"book_or_folder": book_or_folder, "output": output},
+        dask_address=dask_address,
+        workers=workers,
+    )
+
+
 # --- dataset API ---
 
 
+def _dataset_spec(spec: Any, output: str | None, dask_address: Any = None, workers: Any = None):
+    from audio_synth_core.config.dataset import DatasetSpec, load_spec
+    from flows.prepare import resolve
+
+    return resolve(spec, DatasetSpec, load_spec).with_overrides(
+        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
+    )
+
+
+def preflight_dataset(
+    spec: Any,
+    output: str | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> Any:
+    """Everything a dataset run can check before any server starts: the spec, its text sources
+    (non-empty), voices and parameters (exist, can vary per item), the augmentation's noise
+    folder, the plan itself (impossible balance or split constraints), the scheduler and the
+    output. Returns the plan (deterministic; the flow makes it again)."""
+    from audio_synth_core.dataset.augment import preflight_augmentation
+    from audio_synth_core.dataset.plan import build_plan
+    from flows.prepare import check_scheduler, open_store
+    from flows.watermarking import preview_marks
+
+    cfg = _dataset_spec(spec, output, dask_address, workers)
+    generator = build_generator(cfg.generator.name, cfg.generator.params)
+    if cfg.augmentation is not None:
+        preflight_augmentation(cfg.augmentation)
+    plan = build_plan(cfg, generator, preview_marks(cfg.watermark))
+    check_scheduler(cfg.compute.dask_address)
+    open_store(cfg.output.url, cfg.output.storage_options)
+    return plan
+
+
+def preview_dataset(spec: Any, output: str | None = None) -> dict[str, Any]:
+    """Plan a dataset run and return what it would make (rows, clean clips, shards, speakers,
+    target vs planned share per group) without generating: no Prefect, Dask or MLflow, nothing
+    written."""
+    from audio_synth_core.dataset.plan import build_plan
+    from audio_synth_core.pipeline.runs import completed
+    from flows.watermarking import preview_marks
+
+    cfg = _dataset_spec(spec, output)
+    generator = build_generator(cfg.generator.name, cfg.generator.params)
+    with redacting(cfg):
+        plan = build_plan(cfg, generator, preview_marks(cfg.watermark))
+        store = Store(cfg.output.url, cfg.output.storage_options)
+        return {
+            "dry_run": True,
+            "run_id": plan.run_id,
+            "complete": completed(store, plan.run_id) is not None,
+            "rows": len(plan.rows),
+            "clean_clips": plan.items.num_rows,
+            "shards": len(plan.shards),
+            "speakers": len(plan.speakers),
+            "report": plan.report,
+        }
+
+
+def synthesize_dataset(
+    spec: Any,
+    output: str | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Build a dataset from a spec (YAML path, mapping or ``DatasetSpec``; see docs/datasets.md)
+    and return the run manifest: ``exports`` says where each format lives (``{"hf": {"path":
+    rel, "files": [...], "counts": {split: n}}, ...}``, relative to the output root), ``card`` the
+    dataset card, ``metrics``/``sizes``/``groups``/``rejection_rates``/``leak_check`` the numbers.
+    ``dry_run``: only plan (``preview_dataset``)."""
+    from audio_synth_core.config.dataset import DatasetSpec
+
+    if dry_run:
+        return preview_dataset(spec, output)
+    from flows.dataset import dataset_flow
+
+    if isinstance(spec, DatasetSpec):
+        spec = spec.model_dump(mode="json")
+    preflight_dataset(spec, output, dask_address, workers)  # bad input fails before any server
+    return _run_flow(
+        dataset_flow,
+        _dataset_spec(spec, output),
+        spec,
+        {"output": output},
+        dask_address=dask_address,
+        workers=workers,
+    )
+
+
 # --- responsible synthesis API (detect, verify, personas, consent) ---
+# In flows/responsible_api.py (a module of its own), re-exported here.
+from flows.responsible_api import (  # noqa: E402, F401
+    consent_grant,
+    consent_list,
+    consent_revoke,
+    consent_show,
+    detect,
+    personas_create,
+    personas_export,
+    personas_import,
+    personas_list,
+    personas_show,
+    verify_output,
+)

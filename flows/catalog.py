@@ -12,15 +12,19 @@ from audio_synth_core.config.models import RunConfig, load_config
 from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.generators.base import build_generator
-from audio_synth_core.pipeline import planning, runs
+from audio_synth_core.pipeline import changes, planning, runs, stats
 from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
+from audio_synth_core.voices import consent, revocation
+from audio_synth_core.watermark.lookup import ITEM_COLUMNS
 from flows import tracking
 from flows.credentials import restore
 from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
 from flows.prepare import open_store, resolve, validator_specs
 from flows.shards import ShardJob, run_shards
+from flows.signing import load_signer
+from flows.watermarking import marks_of, watermark_settings, write_lookup
 
 
 def resolve_config(
@@ -36,37 +40,38 @@ def resolve_config(
     )
 
 
-def _aggregate(items, summaries: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
-    ok = items[items["status"] == schema.STATUS_OK]
+def _metrics(
+    totals: dict[str, Any], summaries: list[dict[str, Any]], wall_s: float
+) -> dict[str, Any]:
+    """Run metrics: item totals (computed part by part) plus this run's generation speed."""
     generated = sum(s["n_generated"] for s in summaries)
     generated_audio_s = sum(s["generated_audio_s"] for s in summaries)
-    metrics: dict[str, Any] = {
-        "items_total": len(items),
-        "items_ok": len(ok),
-        "items_failed": int((items["status"] == schema.STATUS_FAILED).sum()),
+    return {
+        **totals,
         "items_generated": generated,
-        "items_unchanged": int((ok["change"] == schema.CHANGE_UNCHANGED).sum()),
-        "audio_hours": float(ok["duration_s"].sum()) / 3600,
         "generation_wall_s": wall_s,
         "utterances_per_s": generated / wall_s if wall_s > 0 else None,
         "audio_s_per_wall_s": generated_audio_s / wall_s if wall_s > 0 else None,
     }
-    for col in (
-        "duration_s",
-        "peak_dbfs",
-        "rms_dbfs",
-        "clipping_ratio",
-        "silence_ratio",
-        "integrated_lufs",
-    ):
-        values = ok[col].dropna()
-        metrics[f"{col}_mean"] = float(values.mean()) if len(values) else None
-    return metrics
 
 
-def _log_to_mlflow(
-    cfg: RunConfig, store: Store, plan, items, metrics: dict[str, Any], assessed
-) -> str:
+def _samples(store: Store, run_id: str, n: int) -> dict[str, bytes]:
+    """The first ``n`` ok items' audio (withheld audio excluded), read from slim columns."""
+    items = stats.read_columns(store, run_id, ["id", "status", "audio_format"])
+    ok = items[items["status"] == schema.STATUS_OK]
+    checked = stats.read_columns(
+        store, run_id, ["id", "quarantined"], layout.validation_dir(run_id)
+    )
+    if "quarantined" in checked.columns:
+        withheld = set(checked.loc[checked["quarantined"].fillna(False).astype(bool), "id"])
+        ok = ok[~ok["id"].isin(withheld)]
+    return {
+        f"{row.id}.{row.audio_format}": store.read_bytes(layout.audio(row.id, row.audio_format))
+        for row in ok.head(n).itertuples()
+    }
+
+
+def _log_to_mlflow(cfg: RunConfig, store: Store, plan, metrics: dict[str, Any], assessed) -> str:
     uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
     tags = {"audio_synth.run_id": plan.run_id, "prefect.flow_run_id": str(flow_run.id or "")}
     gen = build_generator(cfg.generator.name, cfg.generator.params)
@@ -74,16 +79,12 @@ def _log_to_mlflow(
     with tracking.start_run(uri, cfg.tracking.experiment, plan.run_id, tags) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
         tracking.log_metrics(metrics)
-        ok = items[items["status"] == schema.STATUS_OK]
-        if "quarantined" in ok.columns:  # withheld audio is not sampled
-            ok = ok[~ok["quarantined"].fillna(False).astype(bool)]
-        ok = ok.head(cfg.tracking.sample_audio)
-        samples = {
-            f"{row.id}.{row.audio_format}": store.read_bytes(layout.audio(row.id, row.audio_format))
-            for row in ok.itertuples()
-        }
+        samples = _samples(store, plan.run_id, cfg.tracking.sample_audio)
         if samples:
             tracking.log_files(samples, "samples")
+        records = consent.list_records(planning.registry_of(cfg, store))
+        if records:  # the consent state this run was planned under, for audits
+            tracking.log_files({"consent.parquet": consent.consent_parquet(records)}, "consent")
         if assessed is not None:
             log_assessment(assessed[0], store, assessed[1])
         return run.info.run_id
@@ -109,13 +110,33 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
     """The run body, under the output's lease: one run per output at a time (pipeline/lease.py)."""
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     validators = validator_specs(cfg.validation)
+    signer = load_signer(cfg.provenance, logger)  # a bad key fails before any work
+    watermark = watermark_settings(cfg.watermark, logger)  # so does a bad watermark key
+    # A revoked consent first: the previous run's audio made with it is withheld before anything
+    # else, even when this run then fails its own consent check.
+    withheld = revocation.sweep(
+        store,
+        planning.registry_of(cfg, store),
+        runs.latest_run_id(store, "catalog"),
+        cfg.consent.on_revoked,
+    )
+    if withheld:
+        logger.warning(
+            "consent %s revoked: %s %d items of run %s made with %s (audit: %s)",
+            ", ".join(withheld["consent_ids"]),
+            "quarantined" if withheld["action"] == "quarantine" else "removed",
+            withheld["items"],
+            withheld["from_run_id"],
+            ", ".join(withheld["personas"]),
+            withheld["audit"],
+        )
     # Same catalog bytes and config as the last finished run: that run is the answer, and the
     # catalog need not be planned row by row (a no-op nightly run at any size costs one hash).
-    key = planning.plan_key(cfg, generator)
+    key = planning.plan_key(cfg, generator, marks_of(watermark))
     done = planning.finished_run(store, key)
     plan = None
     if done is None:
-        plan = planning.build_plan(cfg, generator, store)
+        plan = planning.build_plan(cfg, generator, store, marks=marks_of(watermark))
         done = runs.completed(store, plan.run_id)
     if done is not None:
         run_id = done["run_id"]
@@ -147,6 +168,7 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         cfg.compute.retries,
         cfg.compute.retry_delay_s,
         validators,
+        watermark=watermark,
     )
     result = run_shards(pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger)
     wall_s = time.perf_counter() - start
@@ -155,11 +177,14 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
             f"{len(result['errors'])} of {len(pending)} shards failed after retries "
             f"(first: {result['errors'][0]}); re-run the same command to resume"
         )
-    items = runs.read_items(store, plan.run_id)
-    metrics = _aggregate(items, result["summaries"], wall_s)
+    # Part by part: the driver never holds a whole run's items for its own bookkeeping.
+    metrics = _metrics(stats.item_totals(store, plan.run_id), result["summaries"], wall_s)
     metrics["shards_run"] = len(pending)
+    metrics["items_withheld_consent"] = withheld["items"] if withheld else 0
     workers = sorted({s["worker"] for s in result["summaries"]})
     summary: dict[str, Any] = {"metrics": metrics, "workers": workers}
+    if withheld:
+        summary["consent_revoked"] = withheld
     assessed = None
     if cfg.validation.enabled:
         _, assessment, urls = assess_run(store, plan.run_id, cfg.validation)
@@ -167,15 +192,18 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         summary["gate"] = {"passed": assessment.gate_passed, "reasons": assessment.gate_reasons}
         summary["reports"] = urls
         summary["assessment"] = assessment.summary
-    summary["mlflow_run_id"] = _log_to_mlflow(cfg, store, plan, items, metrics, assessed)
-    changes = planning.changes_table(plan)
-    store.write_table(layout.changes(plan.run_id), changes)
+    summary["mlflow_run_id"] = _log_to_mlflow(cfg, store, plan, metrics, assessed)
+    changed = changes.changes_table(plan.items, plan.gone)
+    store.write_table(layout.changes(plan.run_id), changed)
+    if watermark is not None:  # before the commit: the signed listing covers it
+        marked = stats.read_columns(store, plan.run_id, list(ITEM_COLUMNS))
+        summary["watermark"] = write_lookup(store, plan.run_id, marked, watermark)
     summary |= {
         "n_shards": len(plan.shards),
         "items_per_shard": plan.items_per_shard,
         "plan_key": key,
         "items": f"{layout.items_dir(plan.run_id)}/",
-        "changes": planning.change_counts(changes),
+        "changes": changes.change_counts(changed),
     }
     manifest = runs.commit(
         store,
@@ -184,6 +212,7 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         scrub(summary),
         redact(cfg.model_dump(mode="json")),
         plan.previous_run_id,
+        signer=signer,
     )
     logger.warning(
         "run %s complete: %d ok, %d failed, %.2f audio hours",

@@ -110,9 +110,9 @@ def preflight_run(
     output: str | None = None,
     dask_address: str | None = None,
     workers: int | None = None,
-) -> None:
+) -> RunConfig:
     """Everything a catalog run can check before any server starts: config, catalog, generator,
-    validators, the scheduler and the output."""
+    validators, the scheduler and the output. Returns the parsed config."""
     cfg = resolve(config, RunConfig, load_config).with_overrides(
         **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
     )
@@ -121,6 +121,7 @@ def preflight_run(
     validator_specs(cfg.validation)
     check_scheduler(cfg.compute.dask_address)
     open_store(cfg.output.url, cfg.output.storage_options)
+    return cfg
 
 
 def preflight_validate(
@@ -128,18 +129,19 @@ def preflight_validate(
     output: str,
     config: str | dict[str, Any] | None = None,
     dask_address: str | None = None,
-) -> None:
+) -> ValidateConfig:
     """The validate flow's config, validators, input, scheduler and output, checked up front."""
     cfg = resolve(config or {}, ValidateConfig, load_validate_config)
     validator_specs(cfg.validation)
     check_readable(input_url, "input", cfg.input_storage_options)
     check_scheduler(dask_address or cfg.compute.dask_address)
     open_store(output, cfg.output_storage_options)
+    return cfg
 
 
 def preflight_train(
     config: str | dict[str, Any], output: str, dask_address: str | None = None
-) -> None:
+) -> TrainConfig:
     """The train flow's config, corpus inputs, scheduler and output, checked up front."""
     cfg = resolve(config, TrainConfig, load_train_config)
     for url, what in ((cfg.corpus.texts_path, "corpus texts"), (cfg.corpus.dataset_url, "corpus")):
@@ -147,11 +149,12 @@ def preflight_train(
             check_readable(url, what)
     check_scheduler(dask_address or cfg.compute.dask_address)
     open_store(output)
+    return cfg
 
 
 def preflight_compare(
     config: str | dict[str, Any] | BaseModel, output: str, dask_address: str | None = None
-) -> None:
+) -> BaseModel:
     """The compare flow's config, prompts, validators, scheduler and output, checked up front."""
     from audio_synth_core.config.compare import CompareConfig, load_compare_config
 
@@ -161,3 +164,4 @@ def preflight_compare(
     validator_specs(cfg.validation)
     check_scheduler(dask_address or cfg.compute.dask_address)
     open_store(output)
+    return cfg

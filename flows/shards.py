@@ -13,6 +13,7 @@ from prefect.utilities.annotations import unmapped
 from audio_synth_core.config.models import ComputeConfig, GeneratorConfig
 from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.store.storage import Store
+from audio_synth_core.watermark import WatermarkSettings
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from flows.credentials import Sealed, seal
 from flows.progress import gather
@@ -29,6 +30,7 @@ class ShardJob:
     retries: int = 2
     retry_delay_s: float = 2.0
     validators: str | None = None  # validator specs as JSON: validate each shard as it is made
+    watermark: WatermarkSettings | None = None  # mark every clip (the key travels sealed)
 
 
 @flow(name="generate-shards")
@@ -53,6 +55,7 @@ def generate_shards(
             params,
             job.batch_size,
             None if gpus else job.validators,
+            unmapped(job.watermark),
         )
     items = sum(s.n_items for s in specs)
     summaries, errors = gather(futures, "generate", items)

@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from audio_synth_core.config.responsible import ProvenanceConfig, WatermarkConfig
+from audio_synth_core.config.responsible import ConsentConfig, ProvenanceConfig, WatermarkConfig
 from audio_synth_core.errors import ConfigError
 
 
@@ -25,6 +25,10 @@ class CatalogConfig(_Strict):
     text_column: str = "text"
     voice_column: str = "voice"
     language_column: str = "language"
+    persona_column: str = Field(
+        "persona",
+        description="column naming a voice persona (name@N, name@latest) instead of a voice",
+    )
     max_text_chars: int = Field(1_000_000, gt=0, description="longer texts fail as one item")
 
 
@@ -142,6 +146,7 @@ class RunConfig(_Strict):
     validation: ValidationConfig = ValidationConfig()
     watermark: WatermarkConfig = WatermarkConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    consent: ConsentConfig = ConsentConfig()
 
     @field_validator("generator")
     @classmethod

@@ -7,6 +7,8 @@ or a file), and the key itself travels sealed to the workers that need it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -24,6 +26,15 @@ class WatermarkConfig(_Strict):
         description="file holding the key when the variable is unset (default: created once under "
         "$AUDIO_SYNTH_HOME/keys/ with mode 0600)",
     )
+    min_snr_db: float = Field(
+        35.0, ge=20.0, le=80.0, description="the mark stays at least this far below the audio (dB)"
+    )
+    threshold_z: float = Field(
+        5.0,
+        gt=0,
+        description="sync z-score above which detection reports a mark (5.0: at most 0.1 % false "
+        "positives on unmarked speech, docs/watermark.md)",
+    )
 
 
 class ProvenanceConfig(_Strict):
@@ -37,3 +48,18 @@ class ProvenanceConfig(_Strict):
         "$AUDIO_SYNTH_HOME/keys/ with mode 0600)",
     )
     c2pa: bool = Field(True, description="attach C2PA manifests to deliverables where supported")
+
+
+class ConsentConfig(_Strict):
+    """Consent for voices that imitate real people (audio_synth_core/voices/consent.py)."""
+
+    on_revoked: Literal["quarantine", "remove"] = Field(
+        "quarantine",
+        description="what the next run does with audio of the previous run made with a persona "
+        "whose consent was revoked: move it under quarantine/ or delete it (audited either way)",
+    )
+    registry_url: str | None = Field(
+        None,
+        description="registry of personas and consent records (default: the output itself); "
+        "read with output.storage_options",
+    )

@@ -66,6 +66,7 @@ _SECRET_FRAGMENTS = (
 _ENV_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD"})  # the shell's folders
 _ENV_NOT_SECRET_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_SOCK", "_HOST", "_PORT", "_REGION")
 _FILE_SUFFIXES = (".json", ".pem", ".key", ".p12", ".ini", ".cfg", ".yaml", ".yml", ".toml")
+_LOCATION_WORDS = frozenset({"env", "file", "path", "dir"})
 # Shorter values are not scrubbed out of free text: they would mangle ordinary words.
 MIN_SECRET_CHARS = 6
 
@@ -79,7 +80,11 @@ _PARAM = re.compile(r"(?P<head>[?&;](?P<name>[A-Za-z0-9_.-]+)=)(?P<value>[^&#;\s
 
 def is_secret_key(name: str) -> bool:
     """Whether a config key or environment variable name holds a credential."""
-    words = {w.lower() for w in _WORD_SPLIT.split(str(name)) if w}
+    split = [w.lower() for w in _WORD_SPLIT.split(str(name)) if w]
+    # ``key_env``, ``key_file``: where a credential is found, not the credential itself.
+    if split and split[-1] in _LOCATION_WORDS:
+        return False
+    words = set(split)
     if words & _SECRET_WORDS:
         return True
     flat = re.sub(r"[^a-z0-9]", "", str(name).lower())

@@ -26,6 +26,9 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
+# espeakPHONEMES: ``[[...]]`` in the text is phoneme input (pronunciation lexicons). Set only for
+# texts that contain "[[", so every other text is synthesized exactly as before.
+_PHONEME_INPUT = 0x100
 _POS_CHARACTER = 1
 PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE, PARAM_WORDGAP = 1, 2, 3, 4, 7
 _PHONEMES_IPA = 0x02
@@ -234,9 +237,8 @@ class Engine:
                 f"espeak could not select voice {selector.decode()!r} (error {err})"
             )
         self._chunks = []
-        err = self.lib.espeak_Synth(
-            data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
-        )
+        flags = _CHARS_UTF8 | _ENDPAUSE | (_PHONEME_INPUT if "[[" in text else 0)
+        err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, flags, None, None)
         chunks, self._chunks = self._chunks, []
         if err != _EE_OK:
             raise GenerationError(f"espeak_Synth failed with error code {err}")

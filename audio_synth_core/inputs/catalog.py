@@ -35,6 +35,8 @@ class CatalogRow:
     language: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # A voice persona (name@N, name@latest) the row is spoken with instead of a voice.
+    persona: str | None = None
 
 
 Record = tuple[int, dict[str, Any] | None, str | None]
@@ -151,6 +153,7 @@ def iter_catalog(cfg: CatalogConfig, batch_rows: int = BATCH_ROWS) -> Iterator[l
     seen: dict[str, int] = {}
     columns_checked = False
     reserved = {cfg.id_column, cfg.text_column, cfg.voice_column, cfg.language_column}
+    reserved.add(cfg.persona_column)
     for number, rec, problem in _raw_records(cfg, batch_rows):
         if rec is not None and not columns_checked:
             missing = [c for c in (cfg.id_column, cfg.text_column) if c not in rec]
@@ -201,6 +204,7 @@ def _row(
         language=_clean(rec.get(cfg.language_column)),
         attributes=attributes,
         error=error,
+        persona=_clean(rec.get(cfg.persona_column)),
     )
 
 

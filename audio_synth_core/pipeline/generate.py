@@ -14,6 +14,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,12 @@ from audio_synth_core import audio
 from audio_synth_core.generators.base import Generator, SynthesisRequest
 from audio_synth_core.pipeline.planning import STATUS_PENDING
 from audio_synth_core.pipeline.runs import ShardSpec
+from audio_synth_core.provenance.records import item_record
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
+from audio_synth_core.watermark import SCHEME_ID, WatermarkSettings
+from audio_synth_core.watermark import mark as watermark_clip
+from audio_synth_core.watermark.payload import payload_of
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,14 @@ def measure_item(
 
 
 def generate_shard(
-    spec: ShardSpec, store: Store, generator: Generator, batch_size: int = 32
+    spec: ShardSpec,
+    store: Store,
+    generator: Generator,
+    batch_size: int = 32,
+    watermark: WatermarkSettings | None = None,
 ) -> ShardSummary:
-    """Generate every pending item of a shard and commit its metadata part (idempotent)."""
+    """Generate every pending item of a shard and commit its metadata part (idempotent).
+    With ``watermark`` every clip is marked with its item's payload before it is measured."""
     start = time.perf_counter()
     out_rel = layout.items_part(spec.run_id, spec.name)
     if store.exists(out_rel):
@@ -110,7 +120,9 @@ def generate_shard(
                 row["status"] = STATUS_PENDING
     pending = [r for r in rows if r["status"] == STATUS_PENDING]
     with _Writer(store) as writer:
-        generated, generated_s = _generate_pending(pending, store, generator, batch_size, writer)
+        generated, generated_s = _generate_pending(
+            pending, store, generator, batch_size, writer, watermark
+        )
     table = pa.Table.from_pylist(rows, schema=schema.ITEM_SCHEMA)
     store.write_table(out_rel, table)
     return _summary_of(table, spec.name, time.perf_counter() - start, generated, generated_s, False)
@@ -171,12 +183,34 @@ def item_params(row: dict[str, Any], generator: Generator) -> dict[str, Any]:
     return overrides
 
 
+def _stamp(row: dict[str, Any], watermark: WatermarkSettings | None) -> dict[str, Any]:
+    """The row with its creation time and, when marked, its payload and the mark's scheme."""
+    out = {**row, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if watermark is not None:
+        out |= {"watermark_payload": payload_of(row["id"]), "watermark_scheme": SCHEME_ID}
+    return out
+
+
+def _marked(
+    samples: np.ndarray,
+    row: dict[str, Any],
+    generator: Generator,
+    watermark: WatermarkSettings | None,
+) -> np.ndarray:
+    """The clip with its item's watermark (before measuring and encoding: levels and sha256
+    describe the file as delivered)."""
+    if watermark is None or samples.size == 0 or not np.isfinite(samples).all():
+        return samples  # measure_item rejects empty or non-finite audio with its own reason
+    return watermark_clip(samples, generator.sample_rate_hz, watermark, row["id"])[0]
+
+
 def _generate_pending(
     pending: list[dict[str, Any]],
     store: Store,
     generator: Generator,
     batch_size: int,
     writer: _Writer,
+    watermark: WatermarkSettings | None = None,
 ) -> tuple[int, float]:
     """Synthesize, measure and write every pending row (updated in place); (count, audio s)."""
     generated, generated_s = 0, 0.0
@@ -198,7 +232,12 @@ def _generate_pending(
                 row.update(status=schema.STATUS_FAILED, error=f"{type(result).__name__}: {result}")
                 continue
             try:
-                done, data = measure_item(row, result, generator.sample_rate_hz)
+                done, data = measure_item(
+                    _stamp(row, watermark),
+                    _marked(result, row, generator, watermark),
+                    generator.sample_rate_hz,
+                )
+                done["provenance"] = item_record(done)
             except Exception as exc:  # one bad clip is a recorded failure, not a lost shard
                 row.update(status=schema.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}")
                 continue

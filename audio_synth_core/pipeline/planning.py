@@ -14,7 +14,6 @@ before the last row has been read.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -24,18 +23,19 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from audio_synth_core.config.models import RunConfig, ShardingConfig
 from audio_synth_core.errors import CatalogError, UnknownVoiceError
 from audio_synth_core.generators.base import Generator
 from audio_synth_core.inputs import text
 from audio_synth_core.inputs.catalog import BATCH_ROWS, CatalogRow, iter_catalog
+from audio_synth_core.pipeline import changes
 from audio_synth_core.pipeline.runs import ShardSpec, completed, latest_run_id, make_shards
 from audio_synth_core.store import ids, layout, schema
 from audio_synth_core.store.storage import Store
+from audio_synth_core.voices import consent, personas
 
-STATUS_PENDING = "pending"
+STATUS_PENDING = schema.STATUS_PENDING
 # Bump when planning logic that decides ids changes (chunking, voice choice): the plan key of a
 # finished run then no longer matches, and the next run plans in full.
 PLANNER_VERSION = 1
@@ -73,7 +73,7 @@ def choose_voice(row: CatalogRow, cfg: RunConfig, generator: Generator) -> tuple
 
 # Columns the planner fills per item; the rest of the item schema is constant or null until made.
 _PER_ITEM = ("id", "catalog_id", "chunk_index", "text", "voice", "language", "seed")
-_PER_ITEM += ("attributes", "status", "error")
+_PER_ITEM += ("attributes", "status", "error", "persona", "generator_params")
 
 
 class _Expander:
@@ -81,8 +81,15 @@ class _Expander:
     cannot be spoken becomes one failed item with a reason). Voice choices are cached per
     (voice, language) pair: a catalog has few distinct ones."""
 
-    def __init__(self, cfg: RunConfig, generator: Generator, marks: str | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        generator: Generator,
+        marks: str | None = None,
+        registry: Store | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.personas = personas.PersonaChoices(registry, generator)
         self.marks = marks
         self.generator = generator
         self.gen = generator.describe()
@@ -110,7 +117,17 @@ class _Expander:
         for row in rows:
             error = row.error
             voice = language = None
-            if error is None:
+            persona, params = None, self.params
+            if error is None and row.persona and row.voice:
+                error = f"row names both a voice ({row.voice!r}) and a persona ({row.persona!r})"
+            elif error is None and row.persona:
+                chosen = self.personas.choose(row.persona)
+                if isinstance(chosen, str):
+                    error = chosen
+                else:
+                    persona, voice, language, params = chosen
+                    language = row.language or language
+            elif error is None:
                 chosen = self._voice(row)
                 if isinstance(chosen, str):
                     error = chosen
@@ -127,6 +144,9 @@ class _Expander:
                         f"text.max_chunks_per_row={cfg.text.max_chunks_per_row}"
                     )
             attrs = dict(row.attributes)
+            if persona is not None:  # the persona's own attributes come before its voice's
+                own = persona.attributes.model_dump(exclude={"language", "description"})
+                attrs |= {k: v for k, v in own.items() if v and k not in attrs}
             info = self.voice_attrs.get((voice or "").split("+")[0])
             if info is not None:
                 for key in ("gender", "age_band", "accent"):
@@ -146,6 +166,8 @@ class _Expander:
                     attributes=attributes,
                     status=schema.STATUS_FAILED,
                     error=error,
+                    persona=row.persona,
+                    generator_params=self.params,
                 )
                 continue
             for index, chunk_text in enumerate(chunks):
@@ -158,10 +180,12 @@ class _Expander:
                     language,
                     gen["name"],
                     gen["version"],
-                    self.params,
+                    params,
                     seed,
                     cfg.output.audio_format,
                     *([self.marks] if self.marks else []),
+                    # A persona's version is part of the id: a new version regenerates its items.
+                    *([persona.ref] if persona else []),
                 )
                 add(
                     id=item_id,
@@ -173,6 +197,8 @@ class _Expander:
                     seed=seed,
                     attributes=attributes,
                     status=STATUS_PENDING,
+                    persona=persona.ref if persona else None,
+                    generator_params=params,
                 )
         return self._record_batch(cols)
 
@@ -181,7 +207,6 @@ class _Expander:
         constant = {
             "generator": self.gen["name"],
             "generator_version": self.gen["version"],
-            "generator_params": self.params,
             "audio_format": self.cfg.output.audio_format,
             "change": schema.CHANGE_NEW,
         }
@@ -194,6 +219,11 @@ class _Expander:
             else:
                 arrays.append(pa.nulls(n, f.type))
         return pa.RecordBatch.from_arrays(arrays, schema=schema.ITEM_SCHEMA)
+
+
+def registry_of(cfg: RunConfig, store: Store) -> Store:
+    """The registry of personas and consent records a run reads (default: its output)."""
+    return personas.registry_store(cfg.consent.registry_url, store)
 
 
 def expand_rows(
@@ -220,74 +250,6 @@ def run_id_for(items: pa.Table, cfg: RunConfig, items_per_shard: int | None = No
     return ids.run_id(cfg.name, digest)
 
 
-# Columns copied from the previous run for unchanged items, so they need no regeneration.
-CARRIED = [
-    "sample_rate_hz",
-    "num_samples",
-    "duration_s",
-    "audio_uri",
-    "audio_path",
-    "sha256",
-    "status",
-    "error",
-    "peak_dbfs",
-    "rms_dbfs",
-    "clipping_ratio",
-    "silence_ratio",
-    "integrated_lufs",
-    "watermark_payload",
-    "created_at",
-    "provenance",
-]
-_GONE_SCHEMA = pa.schema([schema.ITEM_SCHEMA.field("id"), schema.ITEM_SCHEMA.field("catalog_id")])
-
-
-def mark_changes(items: pa.Table, previous: pa.Table | None) -> tuple[pa.Table, pa.Table]:
-    """Mark items the previous run produced ok as unchanged (carrying its measurements); return
-    the previous ids that are no longer planned ("gone"). Arrow set lookups, no per-item objects."""
-    if previous is None:
-        return items, _GONE_SCHEMA.empty_table()
-    # Ids of items the previous run did not produce ok are nulled out rather than filtered away,
-    # so no copy of the previous table is made; index_in finds an id's first ok occurrence.
-    ok = pc.equal(previous.column("status"), schema.STATUS_OK)
-    ok_ids = pc.if_else(ok, previous.column("id"), pa.scalar(None, pa.string()))
-    where = pc.index_in(items.column("id"), value_set=ok_ids)
-    del ok_ids
-    hit = pc.and_(pc.is_valid(where), pc.equal(items.column("status"), STATUS_PENDING))
-    hit = pc.fill_null(hit, False)
-    gone = previous.filter(pc.invert(pc.is_in(previous.column("id"), value_set=items.column("id"))))
-    gone = gone.select(["id", "catalog_id"]).cast(_GONE_SCHEMA)
-    if pc.any(hit).as_py():
-        taken = pc.if_else(hit, where, pa.scalar(None, where.type))
-        for col in CARRIED:
-            if col not in previous.column_names:
-                continue
-            target = schema.ITEM_SCHEMA.field(col).type
-            carried = previous.column(col).cast(target).take(taken)
-            # Each previous column is let go once carried: the peak is one copy, not two.
-            previous = previous.drop_columns([col])
-            i = items.schema.get_field_index(col)
-            items = items.set_column(
-                i, items.schema.field(i), pc.if_else(hit, carried, items.column(col))
-            )
-        i = items.schema.get_field_index("change")
-        changed = pc.if_else(hit, schema.CHANGE_UNCHANGED, items.column("change"))
-        items = items.set_column(i, items.schema.field(i), changed)
-    return items, gone
-
-
-def _previous_items(store: Store, run_id: str) -> pa.Table | None:
-    """The previous run's items, reading only the columns change marking needs (not the texts)."""
-    folder = layout.items_dir(run_id)
-    keep = ["id", "catalog_id", *CARRIED]
-    tables = []
-    for name in store.list(folder):
-        if name.endswith(".parquet"):
-            part = pq.ParquetFile(io.BytesIO(store.read_bytes(f"{folder}/{name}")))
-            tables.append(part.read([c for c in keep if c in part.schema_arrow.names]))
-    return pa.concat_tables(tables, promote_options="default") if tables else None
-
-
 def build_plan(
     cfg: RunConfig,
     generator: Generator,
@@ -299,8 +261,10 @@ def build_plan(
 
     ``marks`` identifies what is applied to every clip after synthesis (the watermark's scheme and
     key fingerprint): part of each item id, so changing it regenerates the audio."""
-    expander = _Expander(cfg, generator, marks)
+    expander = _Expander(cfg, generator, marks, registry_of(cfg, store))
     batches = [expander.batch(rows) for rows in iter_catalog(cfg.catalog, batch_rows)]
+    # Before any work: a voice imitating a real person needs a valid consent for this use.
+    expander.personas.require_consent("catalog")
     # One chunk per catalog batch: no contiguous copy of the whole plan is ever made.
     items = pa.Table.from_batches(batches, schema.ITEM_SCHEMA)
     del batches
@@ -312,30 +276,14 @@ def build_plan(
     if previous_id != run_id and any(n.endswith(".parquet") for n in parts):
         previous_used = previous_id
     # The previous table is handed over, not kept here: mark_changes frees it column by column.
-    items, gone = mark_changes(
-        items, _previous_items(store, previous_used) if previous_used else None
+    items, gone = changes.mark_changes(
+        items, changes.previous_items(store, previous_used) if previous_used else None
     )
     shards = make_shards(run_id, items.num_rows, per_shard)
     return Plan(run_id, items, shards, previous_used, gone, per_shard)
 
 
-def changes_table(plan: Plan) -> pa.Table:
-    """new / unchanged / gone per id versus the previous run."""
-    current = plan.items.select(["id", "catalog_id", "change"])
-    gone = plan.gone.append_column(
-        "change", pa.array([schema.CHANGE_GONE] * plan.gone.num_rows, pa.string())
-    )
-    return pa.concat_tables([current, gone.cast(current.schema)])
-
-
-def change_counts(changes: pa.Table) -> dict[str, int]:
-    counts = {
-        d["values"]: d["counts"] for d in pc.value_counts(changes.column("change")).to_pylist()
-    }
-    return {c: int(counts.get(c, 0)) for c in schema.CHANGES}
-
-
-def plan_key(cfg: RunConfig, generator: Generator) -> str:
+def plan_key(cfg: RunConfig, generator: Generator, marks: str | None = None) -> str:
     """A hash of everything a plan is made from: the catalog's bytes, the config sections that
     decide ids and shards, the generator and the planner version. Equal keys mean equal plans,
     so a finished run with this key needs no re-planning (sha256 reads ~1 GB/s)."""
@@ -352,8 +300,18 @@ def plan_key(cfg: RunConfig, generator: Generator) -> str:
     decides["output"] = decides["output"]["audio_format"]
     decides["sharding"].pop("batch_size", None)
     h.update(
-        ids.digest(PLANNER_VERSION, schema.SCHEMA_VERSION, decides, generator.describe()).encode()
+        ids.digest(
+            PLANNER_VERSION,
+            schema.SCHEMA_VERSION,
+            decides,
+            generator.describe(),
+            *([marks] if marks else []),  # a new watermark key or scheme is a new plan
+        ).encode()
     )
+    # Personas and consent live outside the catalog: a new persona version, or a consent that
+    # expired or was revoked, changes the key, so the run re-plans (and re-checks consent).
+    registry = registry_of(cfg, Store(cfg.output.url, cfg.output.storage_options))
+    h.update(consent.registry_digest(registry).encode())
     return h.hexdigest()
 
 
@@ -380,7 +338,7 @@ def preview(plan: Plan, store: Store, max_failed: int = 20) -> dict[str, Any]:
         "shards": len(plan.shards),
         "items_per_shard": plan.items_per_shard,
         "to_generate": int(pc.sum(pc.equal(status, STATUS_PENDING)).as_py() or 0),
-        "changes": change_counts(changes_table(plan)),
+        "changes": changes.change_counts(changes.changes_table(plan.items, plan.gone)),
         "failed": failed.num_rows,
         "failed_rows": rows,
     }

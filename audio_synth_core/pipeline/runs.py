@@ -21,10 +21,12 @@ import pandas as pd
 import pyarrow as pa
 
 from audio_synth_core.pipeline import lease
+from audio_synth_core.provenance.files import sign_run
+from audio_synth_core.provenance.signing import Signer
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 
-KINDS = ("catalog", "validate", "train", "compare")
+KINDS = ("catalog", "validate", "train", "compare", "dataset", "audiobook")
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,12 @@ def commit(
     summary: Mapping[str, Any],
     config: Mapping[str, Any],
     previous_run_id: str | None = None,
+    signer: Signer | None = None,
 ) -> dict[str, Any]:
-    """Write the manifest (last: the run is complete exactly when it exists), then LATEST.json."""
+    """Write the manifest (last: the run is complete exactly when it exists), then LATEST.json.
+
+    With a ``signer``, the run's signed file listing (provenance/files.py) is written after the
+    manifest, which it covers, and before LATEST.json."""
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind!r}; known: {', '.join(KINDS)}")
     lease.check_held(store)  # a run whose lease was taken over never writes a manifest
@@ -115,7 +121,14 @@ def commit(
         "config": dict(config),
         **summary,
     }
+    if signer is not None:  # the manifest says so, and the listing covers the manifest
+        manifest["provenance"] = {
+            "signature": layout.provenance_signature(run_id),
+            "public_key_fingerprint": signer.public_fingerprint,
+        }
     store.write_json(layout.manifest(run_id), manifest)
+    if signer is not None:
+        sign_run(store, run_id, signer)
     store.write_json(
         layout.LATEST,
         {"run_id": run_id, "kind": kind, "completed_at": manifest["completed_at"]},

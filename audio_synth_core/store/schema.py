@@ -11,6 +11,8 @@ SCHEMA_VERSION = "3"
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
+# In a plan only: not generated yet (a committed metadata part holds ok or failed).
+STATUS_PENDING = "pending"
 STATUSES = (STATUS_OK, STATUS_FAILED)
 
 # How an item relates to the previous complete run into the same output (scheduled re-runs).

@@ -9,13 +9,17 @@ from tests.conftest import REPO
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
+    from audio_synth_core.config.audiobook import load_audiobook_config
     from audio_synth_core.config.compare import load_compare_config
+    from audio_synth_core.config.dataset import load_spec
     from audio_synth_core.config.models import load_train_config, load_validate_config
 
     loaders = {
         "validate": load_validate_config,
         "train": load_train_config,
         "compare": load_compare_config,
+        "audiobook": load_audiobook_config,
+        "dataset": load_spec,
     }
     cfg = loaders.get(path.stem.split("-")[0], load_config)(path)
     assert cfg.name

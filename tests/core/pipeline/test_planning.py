@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audio_synth_core.config.models import parse_config
-from audio_synth_core.pipeline import planning, runs
+from audio_synth_core.pipeline import changes, planning, runs
 from audio_synth_core.store import layout, schema
 from tests.conftest import small_config, write_catalog
 
@@ -20,8 +20,9 @@ GOLDEN_IDS = [
 ]
 GOLDEN_SEEDS = [910115043, 1951732431, 0, 0]
 # The run id hashes the schema version: "test-c96a62a68690" under version 1; version 2 (audio_path)
-# names a new run, whose items an old output carries over as unchanged (no audio regenerated).
-GOLDEN_RUN = "test-90d4c1fbb34b"
+# names a new run, whose items an old output carries over as unchanged (no audio regenerated);
+# "test-90d4c1fbb34b" under version 2; version 3 (persona, watermark, provenance columns):
+GOLDEN_RUN = "test-8b0555358c94"
 
 
 def test_plan_ids_seeds_and_run_id_are_stable(plan):
@@ -54,7 +55,7 @@ def test_changes_against_the_previous_run(catalog_cfg, espeak, store, plan):
     assert by_id[GOLDEN_IDS[0]]["change"] == schema.CHANGE_UNCHANGED
     assert by_id[GOLDEN_IDS[0]]["duration_s"] == 1.5  # carried, so it is not regenerated
     assert by_id[GOLDEN_IDS[1]]["change"] == schema.CHANGE_NEW
-    counts = planning.change_counts(planning.changes_table(again))
+    counts = changes.change_counts(changes.changes_table(again.items, again.gone))
     assert counts == {"new": 3, "unchanged": 1, "gone": 1}
 
 

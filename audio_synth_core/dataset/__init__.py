@@ -1,0 +1,1 @@
+"""Dataset synthesis: texts, speakers, balance, splits, filtering, augmentation, exports."""

@@ -1,0 +1,189 @@
+"""A run's files with their sha256, written as one Parquet listing and signed.
+
+What the listing covers: every file under ``runs/<run_id>/`` (except the listing, its signature
+and the public key) plus every audio file the run's items reference (``audio/`` is shared by runs
+and content-addressed, so only the referenced files belong to a run). Files are hashed in 1 MiB
+chunks on a few threads, and the listing is written batch by batch: a 1,000,000-item run never
+holds its audio bytes, nor one Python object per file, in memory at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audio_synth_core.provenance.signing import ALGORITHM, Signer, listing_message
+from audio_synth_core.store import layout, schema
+from audio_synth_core.store.storage import Store
+
+CHUNK_BYTES = 1 << 20
+# Enough threads to hide an object store's per-GET latency; local disks are hashed at memory speed.
+HASH_THREADS = 8
+BATCH_ROWS = 2048
+KIND_RUN = "run"
+KIND_AUDIO = "audio"
+# How a referenced file that was already gone at signing is listed.
+ABSENT_SHA256 = ""
+ABSENT_SIZE = -1
+
+LISTING_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # run: under runs/<id>/; audio: referenced
+        pa.field("item_id", pa.string()),
+    ],
+    metadata={"audio_synth.schema": "provenance-listing", "audio_synth.schema_version": "1"},
+)
+
+
+def signature_files(run_id: str) -> frozenset[str]:
+    """The files a listing cannot contain: itself, its signature and the public key."""
+    return frozenset(
+        {
+            layout.provenance_files(run_id),
+            layout.provenance_signature(run_id),
+            layout.provenance_public_key(run_id),
+        }
+    )
+
+
+def hash_file(store: Store, rel: str) -> tuple[str, int]:
+    """(sha256 hex, size in bytes) of one stored file, read in chunks (FileNotFoundError when
+    it does not exist)."""
+    h = hashlib.sha256()
+    size = 0
+    with store.fs.open(store.path(rel), "rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def run_files(store: Store, run_id: str) -> list[str]:
+    """Paths (relative to the root) of every file under the run's folder except the signature
+    files, sorted. A run's own files number in the thousands at most (parts, reports)."""
+    root = store.path("").rstrip("/")
+    found = store.fs.find(store.path(layout.run_dir(run_id)))
+    skip = signature_files(run_id)
+    rels = (p[len(root) + 1 :] if p.startswith(root + "/") else p for p in found)
+    return sorted(r for r in rels if r not in skip)
+
+
+def _quarantined(store: Store, run_id: str, part: str) -> set[str]:
+    """Ids of a shard's items whose audio validation moved under quarantine/."""
+    rel = layout.validation_part(run_id, part.removesuffix(".parquet"))
+    if not store.exists(rel):
+        return set()
+    table = store.read_table(rel)
+    if "quarantined" not in table.column_names:
+        return set()
+    flags = table.column("quarantined").to_pylist()
+    return {i for i, q in zip(table.column("id").to_pylist(), flags, strict=True) if q}
+
+
+def audio_refs(store: Store, run_id: str) -> Iterator[tuple[str, str]]:
+    """(item id, audio path) of every ok item with audio under the output, one part at a time;
+    quarantined audio is listed where it now is (``quarantine/audio/...``)."""
+    folder = layout.items_dir(run_id)
+    for name in store.list(folder):
+        if not name.endswith(".parquet"):
+            continue
+        table = store.read_table(f"{folder}/{name}")
+        if "audio_path" not in table.column_names:
+            continue
+        quarantined = _quarantined(store, run_id, name)
+        columns = [table.column(c).to_pylist() for c in ("id", "status", "audio_path")]
+        for item_id, status, rel in zip(*columns, strict=True):
+            if status == schema.STATUS_OK and rel:
+                yield item_id, layout.quarantine(rel) if item_id in quarantined else rel
+
+
+def batches(entries: Iterable[tuple[str, str, str | None]], size: int) -> Iterator[list]:
+    batch: list[tuple[str, str, str | None]] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _entries(store: Store, run_id: str) -> Iterator[tuple[str, str, str | None]]:
+    """(path, kind, item id): the run's own files first, then the audio its items reference."""
+    for rel in run_files(store, run_id):
+        yield rel, KIND_RUN, None
+    for item_id, rel in audio_refs(store, run_id):
+        yield rel, KIND_AUDIO, item_id
+
+
+def _hash_or_absent(store: Store, rel: str) -> tuple[str, int]:
+    """A referenced file that is already gone when the run is signed is listed as absent (the
+    signature states it; verify reports it missing) rather than failing a finished run."""
+    try:
+        return hash_file(store, rel)
+    except FileNotFoundError:
+        return ABSENT_SHA256, ABSENT_SIZE
+
+
+def build_listing(
+    store: Store, run_id: str, threads: int = HASH_THREADS
+) -> tuple[bytes, int, int, int]:
+    """The listing as Parquet bytes, with its file count, total size and count of files absent
+    at signing. Hashing reads files in chunks on ``threads`` threads; rows are written batch by
+    batch."""
+    buf = io.BytesIO()
+    n_files = total = absent = 0
+    with (
+        ThreadPoolExecutor(threads, thread_name_prefix="provenance-hash") as pool,
+        pq.ParquetWriter(buf, LISTING_SCHEMA, compression="zstd") as writer,
+    ):
+        for batch in batches(_entries(store, run_id), BATCH_ROWS):
+            hashed = list(pool.map(lambda e: _hash_or_absent(store, e[0]), batch))
+            columns = {
+                "path": [e[0] for e in batch],
+                "sha256": [h for h, _ in hashed],
+                "size_bytes": [s for _, s in hashed],
+                "kind": [e[1] for e in batch],
+                "item_id": [e[2] for e in batch],
+            }
+            writer.write_table(pa.table(columns, schema=LISTING_SCHEMA))
+            n_files += len(batch)
+            total += sum(s for _, s in hashed if s > 0)
+            absent += sum(s == ABSENT_SIZE for _, s in hashed)
+    return buf.getvalue(), n_files, total, absent
+
+
+def sign_run(
+    store: Store, run_id: str, signer: Signer, threads: int = HASH_THREADS
+) -> dict[str, Any]:
+    """Write the run's listing, the public key, then the signature (last: a run is signed exactly
+    when ``files.sig`` exists). Returns the signature document (no secret in it)."""
+    listing, n_files, total, absent = build_listing(store, run_id, threads)
+    digest = hashlib.sha256(listing).hexdigest()
+    store.write_bytes(layout.provenance_files(run_id), listing)
+    store.write_bytes(layout.provenance_public_key(run_id), signer.public_key_pem)
+    document = {
+        "algorithm": ALGORITHM,
+        "run_id": run_id,
+        "listing": layout.provenance_files(run_id),
+        "listing_sha256": digest,
+        "files": n_files,
+        "bytes": total,
+        "absent_at_signing": absent,
+        "public_key_fingerprint": signer.public_fingerprint,
+        "signed_message": "audio-synth run listing v1 + run_id + listing_sha256",
+        "signature": signer.sign(listing_message(run_id, digest)),
+        "signed_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    store.write_json(layout.provenance_signature(run_id), document)
+    return document

@@ -1,0 +1,397 @@
+"""Keyed spread-transform quantization watermark on log band energies (scheme ``ss1``).
+
+The signal is cut into cells: 32 ms chips x 24 bands of 125 Hz over 500-3500 Hz (inside what a
+4 kHz low-pass and a 500 Hz high-pass keep). A keyed layout groups cells: a group is 8 bands at
+two chips 64 ms apart, with signs balanced within each chip and opposite between the chips, so
+its projection (the signed mean of the cells' log power) is unchanged by any gain per band (a
+filter, EQ) or per chip (level changes). Each projection is quantized onto a keyed, dithered
+lattice (spread-transform dither modulation): sync groups onto the lattice of a 0, payload groups
+onto that of their coded bit (half a step apart). Quantizing, unlike adding a pattern, leaves no
+host interference: whatever speech puts into a projection is moved, not fought.
+
+Embedding measures the cells exactly as the detector will (16 kHz, phase 0), computes the change
+per cell that puts every group on its lattice point (quiet cells take more of it: cheap in
+energy), applies it as gains on the clip's own STFT at its native rate, and re-measures once to
+correct what the STFT smeared (closed loop). The mark's energy is capped ``min_snr_db`` below the
+audio. The layout repeats every ``BLOCK_CHIPS`` chips (3.07 s) and holds 30 sync groups and the
+114 bits of the rate-1/3 coded payload, so a 3 s window carries nearly all of it.
+
+Detection resamples to 16 kHz and, at every chip offset and sub-chip phase (8 ms steps, then
+2 ms steps around the best few), scores every group by the cosine of its distance to the lattice (payload groups by the doubled angle, which
+puts both bit lattices on one): unmarked audio scores zero on average with a known variance, so
+the best offset's sum is a z-score. The payload's soft bits at that offset are Viterbi-decoded.
+Cells under a floor 40 dB below the clip's loud level (and under the band's background noise)
+read as that floor, so room tone, hiss and silence do not move the projections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
+from scipy.special import ndtr
+
+from audio_synth_core.audio import resample
+from audio_synth_core.watermark import payload as codec
+from audio_synth_core.watermark.keys import WatermarkKey
+
+SCHEME = "ss1"
+DETECT_RATE_HZ = 16000
+CHIP_S = 0.032
+BAND_LOW_HZ = 500.0
+BAND_HIGH_HZ = 3500.0
+N_BANDS = 24
+BLOCK_CHIPS = 96  # 3.07 s
+GROUPS_PER_BIT = 1  # groups per coded bit in a block
+GROUP_BANDS = 8  # a group: this many bands x 2 chips
+PHASES = 16  # sub-chip phases searched at detection (2 ms steps: a 1 ms slip costs ~15 % of z)
+COARSE = 4  # the first pass tries every 4th phase (8 ms) ...
+CANDIDATES = 4  # ... and the second 2 ms steps around its best few alignments
+FLOOR_DB = -40.0  # band power is floored this far below the clip's loud level: quiet cells
+# (and the noise or codec hiss that may fill them) read as a constant
+NOISE_PERCENTILE = 5.0
+NOISE_FLOOR = 2.0  # cells below this multiple of the band's noise read as the floor
+
+
+@dataclass(frozen=True)
+class Strength:
+    """How strongly to mark: quantizer step, how the change is spread, and its limits."""
+
+    step: float = 0.6  # lattice step of a group's projection (nepers of band power)
+    shaping: float = 0.75  # a cell's share of its group's change ~ energy ** -shaping
+    max_delta_db: float = 6.0  # no cell's power moves by more than this
+    min_snr_db: float = 35.0  # the mark stays at least this far below the audio
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What detection found: z-score of the sync, confidence 0..1, decoded payload (None when
+    not detected)."""
+
+    detected: bool
+    z: float
+    confidence: float
+    payload: int | None
+    offset_s: float | None = None
+    soft_bits: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """The keyed layout of one block: GROUPS groups of 2 quads of cells (chip, band), each quad
+    signed (+, -, -, +) over two chips x two bands, so a group's projection ignores any gain per
+    band (filters) and per chip (level changes); each group carries sync or one coded bit."""
+
+    chips: np.ndarray  # (GROUPS, 8) chip of each cell
+    bands: np.ndarray  # (GROUPS, 8) band of each cell
+    signs: np.ndarray  # (GROUPS, 8) +-1
+    dither: np.ndarray  # (GROUPS,) keyed offset of the lattice, in steps (0..1)
+    bit: np.ndarray  # (GROUPS,) coded bit carried, -1 for sync
+
+
+@lru_cache(maxsize=8)
+def pattern(key: WatermarkKey) -> Pattern:
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(key.seed(SCHEME))))
+    # A group spans two chips two apart (close: both in speech or both not; not adjacent: the
+    # STFT does not smear one into the other) and GROUP_BANDS keyed bands. Its signs are
+    # balanced within each chip and opposite between the chips, so a gain per chip (level
+    # changes, limiting) or per band (filters, EQ) leaves its projection where it was.
+    chips, bands, signs = [], [], []
+    balanced = np.repeat([1.0, -1.0], GROUP_BANDS // 2)
+    for start in range(0, BLOCK_CHIPS, 4):
+        for c0 in (start, start + 1):
+            for sel in rng.permutation(N_BANDS).reshape(-1, GROUP_BANDS):
+                chips.append([c0] * GROUP_BANDS + [c0 + 2] * GROUP_BANDS)
+                bands.append([*sel, *sel])
+                s = rng.permutation(balanced)
+                signs.append([*s, *-s])
+    n_groups = len(chips)
+    bit = np.full(n_groups, -1, dtype=np.int64)
+    n_payload = codec.CODED_BITS * GROUPS_PER_BIT
+    bit[rng.permutation(n_groups)[:n_payload]] = np.arange(n_payload) % codec.CODED_BITS
+    return Pattern(np.array(chips), np.array(bands), np.array(signs), rng.random(n_groups), bit)
+
+
+def _band_of_bins(n_fft: int, rate: int) -> np.ndarray:
+    """Band index of each rfft bin (-1 outside the marked range)."""
+    freqs = np.fft.rfftfreq(n_fft, 1 / rate)
+    edges = np.linspace(BAND_LOW_HZ, BAND_HIGH_HZ, N_BANDS + 1)
+    band = np.searchsorted(edges, freqs, side="right") - 1
+    return np.where((freqs >= BAND_LOW_HZ) & (freqs < BAND_HIGH_HZ), band, -1)
+
+
+def _frames(x: np.ndarray, win: int, hop: int) -> np.ndarray:
+    n = 1 + max(0, (len(x) - win + hop - 1) // hop)
+    x = np.pad(x, (0, (n - 1) * hop + win - len(x)))
+    return np.lib.stride_tricks.sliding_window_view(x, win)[::hop]
+
+
+ITERATIONS = 2  # closed-loop passes: the second corrects what the STFT smeared in the first
+
+
+def embed(
+    samples: np.ndarray,
+    rate: int,
+    key: WatermarkKey,
+    payload: int,
+    strength: Strength = Strength(),
+) -> np.ndarray:
+    """``samples`` (mono float) with the watermark carrying ``payload`` added, at ``rate``.
+
+    Each group's projection of the detector's own features is moved onto its lattice point
+    (closed loop: the change is applied, re-measured through the detector's front end and
+    corrected), so what speech puts into a projection never hides the mark."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"embed takes mono audio, got shape {x.shape}")
+    if len(x) < rate * CHIP_S * 4 or not np.any(x):
+        return np.asarray(samples, dtype=np.float32)
+    synth = _Synth(x, rate)
+    p = pattern(key)
+    coded = codec.encode(payload)
+    change = np.zeros((synth.n_chips, N_BANDS))
+    y = x
+    for _ in range(ITERATIONS):
+        feats, live = _log_cells(y, rate)
+        n = min(len(feats), synth.n_chips)
+        step = _group_changes(feats[:n], live[:n], p, coded, strength)
+        change[:n] += step
+        lim = strength.max_delta_db / 10 * np.log(10)
+        np.clip(change, -lim, lim, out=change)
+        y = x + synth.mark(change)
+    mark = y - x
+    budget = float(np.sum(x**2)) * 10 ** (-strength.min_snr_db / 10)
+    energy = float(np.sum(mark**2))
+    if energy > budget:
+        mark *= np.sqrt(budget / energy)
+    return (x + mark).astype(np.float32)
+
+
+class _Synth:
+    """The clip's STFT at its own rate, to turn a change of band power per cell into audio."""
+
+    def __init__(self, x: np.ndarray, rate: int) -> None:
+        # A window near one chip long whose length FFTs fast (706 at 22.05 kHz is 2 x 353).
+        self.win = win = 4 * next_fast_len(round(CHIP_S * rate / 4))
+        self.hop = hop = win // 4
+        self.pad = win
+        self.length = len(x)
+        frames = _frames(np.pad(x, (win, win)), win, hop)
+        self.window = np.hanning(win + 1)[:win]
+        self.spec = rfft(frames * self.window, axis=1)
+        band = _band_of_bins(win, rate)
+        self.in_band = band >= 0
+        self.cols = band[self.in_band]
+        centre_s = (np.arange(len(frames)) * hop - win + win / 2) / rate
+        self.chip = np.floor(centre_s / CHIP_S).astype(np.int64)
+        self.valid = (centre_s >= 0) & (centre_s < len(x) / rate)
+        self.n_chips = int(self.chip[self.valid].max()) + 1
+
+    def mark(self, change: np.ndarray) -> np.ndarray:
+        """Audio that moves each cell's band power by ``change`` nepers (added to the clip)."""
+        rows = np.clip(self.chip, 0, self.n_chips - 1)
+        gain = np.zeros(self.spec.shape)
+        cell = change[rows][:, self.cols] * self.valid[:, None]
+        gain[:, self.in_band] = np.expm1(cell / 2)  # power -> magnitude
+        frames = irfft(self.spec * gain, n=self.win, axis=1) * self.window
+        out = _overlap_add(frames, self.hop, self.length + 2 * self.pad)
+        return out[self.pad : self.pad + self.length]
+
+
+def _group_changes(
+    feats: np.ndarray, live: np.ndarray, p: Pattern, coded: np.ndarray, strength: Strength
+) -> np.ndarray:
+    """Change of log band power per cell that puts each group's projection on its lattice."""
+    n_chips = len(feats)
+    reps = -(-n_chips // BLOCK_CHIPS)
+    chips = p.chips[None, :, :] + BLOCK_CHIPS * np.arange(reps)[:, None, None]  # (reps, G, L)
+    bands = np.broadcast_to(p.bands, chips.shape)
+    inside = (chips < n_chips).all(axis=2)
+    chips = np.minimum(chips, n_chips - 1)
+    f = feats[chips, bands]
+    alive = live[chips, bands]
+    ok = inside & (group_weight(alive) > 0)
+    proj = (f * p.signs).mean(axis=2)  # (reps, G)
+    offset = (p.dither + np.where(p.bit >= 0, coded[np.maximum(p.bit, 0)], 0) * 0.5) * strength.step
+    c = proj - offset
+    c = np.round(c / strength.step) * strength.step - c  # to the nearest lattice point
+    c = np.where(ok, c, 0.0)
+    # Only cells above the floor can move; quiet ones take more of the change (cheap in
+    # energy), loud ones less.
+    w = np.where(alive, np.exp(-strength.shaping * f), 0.0)
+    share = w / np.maximum(w.sum(axis=2, keepdims=True), 1e-30) * f.shape[2]
+    cell_change = c[:, :, None] * share * p.signs
+    out = np.zeros_like(feats)
+    np.add.at(out, (chips[ok], bands[ok]), cell_change[ok])
+    return out
+
+
+def group_weight(alive: np.ndarray) -> np.ndarray:
+    """Weight of a group instance: its share of live cells, 0 below one half (a group mostly
+    on the floor cannot be moved and says nothing)."""
+    frac = alive.mean(axis=-1)
+    return np.where(frac >= 0.5, frac, 0.0)
+
+
+def _log_cells(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log band power per (chip, band) at phase 0, as the detector measures it, and liveness."""
+    feats, live = _log_grid(samples, rate, phases=1)
+    return feats[0], live[0]
+
+
+def _overlap_add(frames: np.ndarray, hop: int, length: int) -> np.ndarray:
+    win = frames.shape[1]
+    out = np.zeros(max(length, (len(frames) - 1) * hop + win))
+    for i in range(win // hop):  # hop divides the window: add frames in non-overlapping groups
+        group = frames[i :: win // hop]
+        starts = (np.arange(len(group)) * (win // hop) + i) * hop
+        flat = np.zeros(len(out) + win)
+        idx = starts[:, None] + np.arange(win)[None, :]
+        flat[idx.ravel()] = group.ravel()
+        out += flat[: len(out)]
+    # Hann analysis x Hann synthesis at 75 % overlap sums to 1.5.
+    return out[:length] / 1.5
+
+
+def _log_grid(
+    samples: np.ndarray, rate: int, phases: int = PHASES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log band power at 16 kHz per (phase, chip, band), one grid per sub-chip phase, and
+    which cells are loud enough to carry a mark."""
+    x = resample(np.asarray(samples, dtype=np.float32), rate, DETECT_RATE_HZ).astype(np.float64)
+    win = round(CHIP_S * DETECT_RATE_HZ)
+    hop = win // phases
+    frames = _frames(x, win, hop)
+    window = np.hanning(win + 1)[:win]
+    power = np.abs(rfft(frames * window, axis=1)) ** 2
+    band = _band_of_bins(win, DETECT_RATE_HZ)
+    onehot = (band[:, None] == np.arange(N_BANDS)[None, :]).astype(np.float64)
+    e = power @ onehot
+    n_chips = len(frames) // phases
+    grid = np.stack([e[ph::phases][:n_chips] for ph in range(phases)])
+    # The loud level: from cells within 30 dB of the loudest only, so room tone, noise or
+    # silence around the speech (however long) does not move it, nor the floor below it.
+    active = grid > max(float(grid.max()), 1e-20) * 1e-3
+    loud = float(np.percentile(grid[active], 90)) if active.any() else 1.0
+    floor = loud * 10 ** (FLOOR_DB / 10)
+    if NOISE_PERCENTILE:
+        # Background noise per band (its level in the pauses), subtracted before the log: added
+        # noise or hiss would otherwise lift every quiet cell and move the projections.
+        noise = np.percentile(grid, NOISE_PERCENTILE, axis=(0, 1))
+        grid = grid - noise
+        floor = np.maximum(floor, NOISE_FLOOR * noise)
+    # Relative to the loud level: a change of gain does not move the features.
+    return np.log(np.maximum(grid, floor) / loud), grid > 2 * floor
+
+
+def detect(
+    samples: np.ndarray,
+    rate: int,
+    key: WatermarkKey,
+    threshold_z: float,
+    step: float = Strength().step,
+) -> Detection:
+    """Find the watermark of ``key`` in ``samples`` (any rate; any crop of at least ~1.6 s)."""
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    p = pattern(key)
+    grid, live = _log_grid(x, rate)
+    if grid.shape[1] < BLOCK_CHIPS // 2:
+        return Detection(False, 0.0, 0.0, None)
+    sync = p.bit < 0
+    tables: dict[int, tuple] = {}
+
+    def phase(ph: int) -> tuple:
+        if ph not in tables:
+            tables[ph] = _phase_sums(grid[ph], live[ph], p)
+        return tables[ph]
+
+    # Coarse to fine: every chip offset at 8 ms phases, then 2 ms steps around the best few.
+    coarse = []
+    for ph in range(0, PHASES, COARSE):
+        z = _score(*_group_cos(phase(ph), p, step), sync)
+        coarse.extend((float(z[c]), int(c) * PHASES + ph) for c in np.argsort(z)[-CANDIDATES:])
+    best = (-np.inf, 0, 0, None)
+    seen = set()
+    for _, start in sorted(coarse)[-CANDIDATES:]:
+        for d in range(-(COARSE - 1), COARSE):
+            at = (start + d) % (BLOCK_CHIPS * PHASES)
+            if at in seen:
+                continue
+            seen.add(at)
+            col, ph = divmod(at, PHASES)
+            cos, w = _group_cos(phase(ph), p, step, np.array([col]))
+            z = float(_score(cos, w, sync)[0])
+            if z > best[0]:
+                best = (z, ph, col, cos[:, 0] * w[:, 0])
+    z, ph, col, cos = best
+    n_tests = PHASES * BLOCK_CHIPS
+    confidence = float(max(0.0, 1.0 - n_tests * ndtr(-z)))
+    detected = z >= threshold_z
+    on = ~sync
+    # Positive soft value: the projection sits on the lattice of a 1 (half a step off).
+    soft = np.bincount(p.bit[on], (-cos[:, on]).sum(axis=0), minlength=codec.CODED_BITS)
+    value = codec.decode(soft) if detected else None
+    # Column ``col`` holds the instances whose block starts at chip col - BLOCK_CHIPS.
+    offset_s = ((col * PHASES + ph) % (BLOCK_CHIPS * PHASES)) * CHIP_S / PHASES
+    return Detection(detected, z, confidence, value, offset_s, soft)
+
+
+def _score(cos: np.ndarray, w: np.ndarray, sync: np.ndarray) -> np.ndarray:
+    """z-score per column of group scores (reps, columns, G) and their weights."""
+    # Sync groups sit on the lattice of a 0; payload groups on that of a 0 or a 1, half a step
+    # apart: doubling their angle puts both on one lattice, so they count too.
+    fit = np.where(sync, cos, 2 * cos**2 - 1)
+    num = (w * fit).sum(axis=(0, 2))
+    norm = (w**2).sum(axis=(0, 2))
+    return np.where(norm > 0, num / np.sqrt(np.maximum(norm, 1e-30) / 2), 0.0)
+
+
+def _group_cos(
+    sums: tuple, p: Pattern, step: float, columns: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """cos(2 pi (projection / step - dither)) and weight of every group instance whose block
+    starts at chip ``base`` for every base from -BLOCK_CHIPS: (reps, BLOCK_CHIPS, G) each,
+    column j holding the blocks that start at a chip = j mod BLOCK_CHIPS."""
+    reps, sums, lives, inside = sums
+    first = p.chips[:, 0]
+    cols = np.arange(len(p.bit))
+    cols_in_block = np.arange(BLOCK_CHIPS) if columns is None else columns
+    starts = (np.arange(reps)[:, None] * BLOCK_CHIPS + cols_in_block[None, :]).ravel()
+    bases = starts[:, None] + first[None, :]  # padded base + first chip
+    proj = (sums[bases, cols] - sums[bases + 2, cols]) / p.chips.shape[1]
+    frac = (lives[bases, cols] + lives[bases + 2, cols]) / p.chips.shape[1]
+    whole = inside[bases, cols] * inside[bases + 2, cols]
+    w = np.where(frac >= 0.5, frac, 0.0) * whole
+    cos = np.where(w > 0, np.cos(2 * np.pi * (proj / step - p.dither)), 0.0)
+    shape = (reps, len(cols_in_block), len(p.bit))
+    return cos.reshape(shape), w.reshape(shape)
+
+
+def _phase_sums(grid: np.ndarray, live: np.ndarray, p: Pattern) -> tuple:
+    """One phase's padded per-chip signed band sums and live counts for every group."""
+    n_chips = len(grid)
+    reps = -(-n_chips // BLOCK_CHIPS) + 1
+    # A group's projection is its first chip's signed band sum minus its second's (same bands,
+    # opposite signs): one matrix product gives every chip's sum for every group.
+    signed, count = _band_weights(p)
+    pad = np.zeros((BLOCK_CHIPS, len(p.bit)))
+    tail = np.zeros((reps * BLOCK_CHIPS - n_chips + 2, len(p.bit)))
+    sums = np.concatenate([pad, grid @ signed, tail])
+    lives = np.concatenate([pad, live.astype(np.float64) @ count, tail])
+    inside = np.concatenate([pad, np.ones((n_chips, len(p.bit))), tail])
+    return reps, sums, lives, inside
+
+
+@lru_cache(maxsize=8)
+def _band_weights(p: Pattern) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the signs of its first chip's bands and which bands it uses (N_BANDS, G)."""
+    signed = np.zeros((len(p.bit), N_BANDS))
+    half = p.chips.shape[1] // 2
+    rows = np.arange(len(p.bit))[:, None]
+    signed[rows, p.bands[:, :half]] = p.signs[:, :half]
+    # Contiguous (N_BANDS, G): a threaded BLAS is slow on a transposed view of a small matrix.
+    return np.ascontiguousarray(signed.T), np.ascontiguousarray((signed != 0).T.astype(float))

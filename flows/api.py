@@ -232,6 +232,7 @@ def preflight_dataset(
     output. Returns the plan (deterministic; the flow makes it again)."""
     from audio_synth_core.dataset.augment import preflight_augmentation
     from audio_synth_core.dataset.plan import build_plan
+    from audio_synth_core.voices import personas
     from flows.prepare import check_scheduler, open_store
     from flows.watermarking import preview_marks
 
@@ -239,9 +240,10 @@ def preflight_dataset(
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     if cfg.augmentation is not None:
         preflight_augmentation(cfg.augmentation)
-    plan = build_plan(cfg, generator, preview_marks(cfg.watermark))
+    store = open_store(cfg.output.url, cfg.output.storage_options)
+    registry = personas.registry_store(cfg.consent.registry_url, store)
+    plan = build_plan(cfg, generator, preview_marks(cfg.watermark), registry)
     check_scheduler(cfg.compute.dask_address)
-    open_store(cfg.output.url, cfg.output.storage_options)
     return plan
 
 
@@ -251,13 +253,15 @@ def preview_dataset(spec: Any, output: str | None = None) -> dict[str, Any]:
     written."""
     from audio_synth_core.dataset.plan import build_plan
     from audio_synth_core.pipeline.runs import completed
+    from audio_synth_core.voices import personas
     from flows.watermarking import preview_marks
 
     cfg = _dataset_spec(spec, output)
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     with redacting(cfg):
-        plan = build_plan(cfg, generator, preview_marks(cfg.watermark))
         store = Store(cfg.output.url, cfg.output.storage_options)
+        registry = personas.registry_store(cfg.consent.registry_url, store)
+        plan = build_plan(cfg, generator, preview_marks(cfg.watermark), registry)
         return {
             "dry_run": True,
             "run_id": plan.run_id,

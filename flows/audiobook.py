@@ -22,6 +22,7 @@ from audio_synth_core.audiobook import report
 from audio_synth_core.audiobook.books import find_books, read_book
 from audio_synth_core.audiobook.deliver import (
     BookMeta,
+    C2paSpec,
     DeliverySpec,
     mastering_settings,
     peak_rss_mb,
@@ -34,12 +35,12 @@ from audio_synth_core.config.models import ComputeConfig, parse_model
 from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.generators.base import build_generator
-from audio_synth_core.pipeline import runs
-from audio_synth_core.pipeline.changes import CARRIED, mark_changes
+from audio_synth_core.pipeline import changes, runs
 from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 from audio_synth_core.validators.base import build_validator
+from audio_synth_core.voices.personas import registry_store
 from audio_synth_core.watermark import WatermarkSettings
 from flows import tracking
 from flows.compute import dask_runner
@@ -48,7 +49,7 @@ from flows.outcome import GateFailed
 from flows.prepare import check_readable, check_scheduler, open_store
 from flows.progress import gather
 from flows.shards import ShardJob, run_shards
-from flows.signing import load_signer
+from flows.signing import c2pa_material, load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
 from tasks.audiobook import deliver_book_task, deliver_chapter_task
 
@@ -100,23 +101,13 @@ def preflight_audiobook(
     check_readable(book_or_folder, "book or folder", cfg.input_storage_options)
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     books = read_books(book_or_folder, cfg)
-    build_plan(cfg, generator, books)  # unknown voices and bad lexicon rules fail here
+    store = open_store(cfg.output.url, cfg.output.storage_options)
+    # Unknown voices or personas, missing consent and bad lexicon rules fail here.
+    build_plan(cfg, generator, books, registry=registry_store(cfg.consent.registry_url, store))
     intelligibility_specs(cfg)
     mastering_settings(cfg.mastering)
     check_scheduler(cfg.compute.dask_address)
-    open_store(cfg.output.url, cfg.output.storage_options)
     return books
-
-
-def _previous_items(store: Store, run_id: str | None):
-    """Columns of the previous audiobook run's items that change marking carries over."""
-    if run_id is None:
-        return None
-    table = store.read_tables(layout.items_dir(run_id))
-    if table is None:
-        return None
-    keep = [c for c in ["id", "catalog_id", *CARRIED] if c in table.column_names]
-    return table.select(keep)
 
 
 class _Work:
@@ -140,13 +131,15 @@ def deliver_books(
     retries: int = 2,
     retry_delay_s: float = 2.0,
     sealed_watermark: Sealed | None = None,
+    sealed_c2pa: Sealed | None = None,
 ) -> dict[str, Any]:
     """One task per chapter (all books at once), then one task per book, on the Dask runner.
-    Store and watermark arrive sealed: Prefect stores only their redacted views."""
+    Store, watermark and C2PA material arrive sealed: Prefect stores only their redacted views."""
     store: Store = sealed_store.value
     work: _Work = sealed_work.value
     plans, durations = work._plans, work._durations
     watermark = sealed_watermark.value if sealed_watermark is not None else None
+    c2pa = sealed_c2pa.value if sealed_c2pa is not None else None  # holds the C2PA signing key
     options = {"retries": retries, "retry_delay_seconds": retry_delay_s}
     jobs = [
         (bp, track, chapter) for bp in plans for track, chapter in enumerate(bp.chapters, start=1)
@@ -162,6 +155,7 @@ def deliver_books(
         generator_params_json,
         validators_json,
         unmapped(watermark),
+        unmapped(c2pa),
     )
     chapters, errors = gather(futures, "chapters", len(jobs))
     if errors:
@@ -182,6 +176,7 @@ def deliver_books(
                 {c.item_id: durations.get(c.item_id, 0.0) for c in bp.sample_chunks},
                 (sample.min_s, sample.max_s),
                 spec,
+                c2pa,
             )
         )
     books, errors = gather(book_futures, "books", len(plans))
@@ -249,7 +244,8 @@ def _audiobook_run(
     watermark = watermark_settings(cfg.watermark, logger)  # a bad key fails before any work
     books = read_books(book_or_folder, cfg)
     listing = _log_chapters(books, logger)
-    plan = build_plan(cfg, generator, books, marks_of(watermark))
+    registry = registry_store(cfg.consent.registry_url, store)
+    plan = build_plan(cfg, generator, books, marks_of(watermark), registry)
     done = runs.completed(store, plan.run_id)
     if done is not None:
         logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)
@@ -258,7 +254,8 @@ def _audiobook_run(
         return done
     store.write_json(layout.audiobook_chapters_report(plan.run_id), listing)
     previous_id = runs.latest_run_id(store, "audiobook")
-    items, _gone = mark_changes(plan.items, _previous_items(store, previous_id))
+    previous = changes.previous_items(store, previous_id) if previous_id else None
+    items, _gone = changes.mark_changes(plan.items, previous)
     pending = runs.prepare(
         store,
         items,
@@ -300,7 +297,10 @@ def _audiobook_run(
         dict(cfg.mastering), cfg.mp3_bitrate_kbps, dict(cfg.intelligibility.retry_params)
     )
     deliver_start = time.perf_counter()
-    delivered = _deliver(plan, durations, store, spec, cfg, validators_json, watermark)
+    material = c2pa_material(cfg.provenance, signer)  # None: provenance.c2pa or signing off
+    mark_key = watermark.fingerprint if watermark is not None else None
+    c2pa = C2paSpec(material, generator.name, generator.version, mark_key) if material else None
+    delivered = _deliver(plan, durations, store, spec, cfg, validators_json, watermark, c2pa)
     deliver_s = time.perf_counter() - deliver_start
     if delivered["errors"]:
         raise AudioSynthError(
@@ -361,6 +361,7 @@ def _deliver(
     cfg: AudiobookConfig,
     validators_json: str | None,
     watermark: WatermarkSettings | None,
+    c2pa: C2paSpec | None = None,
 ) -> dict[str, Any]:
     compute: ComputeConfig = cfg.compute
     runner = dask_runner(compute)
@@ -374,6 +375,7 @@ def _deliver(
         compute.retries,
         compute.retry_delay_s,
         seal(watermark) if watermark is not None else None,
+        seal(c2pa) if c2pa is not None else None,
     )
 
 

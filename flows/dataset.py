@@ -32,6 +32,7 @@ from audio_synth_core.pipeline import runs
 from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
+from audio_synth_core.voices.personas import registry_store
 from flows import tracking
 from flows.compute import dask_runner
 from flows.credentials import Sealed, restore, seal
@@ -141,7 +142,8 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
     signer = load_signer(spec.provenance, logger)  # a bad key fails before any work
     watermark = watermark_settings(spec.watermark, logger)  # so does a bad watermark key
     validators = validators_json(spec)
-    plan = build_plan(spec, generator, marks_of(watermark))
+    registry = registry_store(spec.consent.registry_url, store)
+    plan = build_plan(spec, generator, marks_of(watermark), registry)
     done = runs.completed(store, plan.run_id)
     if done is not None:
         logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)

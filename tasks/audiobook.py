@@ -8,7 +8,13 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from audio_synth_core.audiobook.deliver import BookMeta, DeliverySpec, deliver_book, deliver_chapter
+from audio_synth_core.audiobook.deliver import (
+    BookMeta,
+    C2paSpec,
+    DeliverySpec,
+    deliver_book,
+    deliver_chapter,
+)
 from audio_synth_core.audiobook.plan import ChapterPlan, ChunkRef
 from audio_synth_core.plugins.cache import cached_generator, cached_validators
 from audio_synth_core.store.storage import Store
@@ -33,10 +39,11 @@ def deliver_chapter_task(
     generator_params_json: str,
     validators_json: str | None,
     watermark: WatermarkSettings | None = None,
+    c2pa: C2paSpec | None = None,
 ) -> dict[str, Any]:
     gen = cached_generator(generator, generator_params_json)
     validators = cached_validators(validators_json) if validators_json else ()
-    result = deliver_chapter(store, chapter, meta, track, spec, gen, validators, watermark)
+    result = deliver_chapter(store, chapter, meta, track, spec, gen, validators, watermark, c2pa)
     # The driver keeps a summary per chapter: cues and rule details stay in chapter.json.
     for f in result["files"]:
         f.pop("cues", None)
@@ -61,7 +68,8 @@ def deliver_book_task(
     durations: dict[str, float],
     sample_limits: tuple[float, float],
     spec: DeliverySpec,
+    c2pa: C2paSpec | None = None,
 ) -> dict[str, Any]:
     return deliver_book(
-        store, book_key, meta, chapters, sample, takes, durations, sample_limits, spec
+        store, book_key, meta, chapters, sample, takes, durations, sample_limits, spec, c2pa
     )

@@ -77,6 +77,9 @@ def _regenerate(
     watermark: WatermarkSettings | None,
 ) -> str | None:
     """Synthesize ``ref`` with ``params`` once (kept if already made); its id, or None."""
+    # The chunk's own voice settings (a persona's pitch and rate) stay; the retry's override them.
+    own = json.loads(ref.params) if ref.params else {}
+    params = {**{k: v for k, v in own.items() if generator.params.get(k) != v}, **params}
     new_id = retry_id(ref.item_id, params)
     rel = layout.audio(new_id, AUDIO_FORMAT)
     if store.exists(rel):

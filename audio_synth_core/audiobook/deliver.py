@@ -24,7 +24,8 @@ from audio_synth_core.generators.base import Generator
 from audio_synth_core.store import layout
 from audio_synth_core.store.storage import Store
 from audio_synth_core.validators.base import Validator
-from audio_synth_core.watermark import WatermarkSettings
+from audio_synth_core.watermark import SCHEME_ID, WatermarkSettings
+from audio_synth_core.watermark.payload import payload_of
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,52 @@ class DeliverySpec:
     mastering: dict[str, Any] = field(default_factory=dict)
     bitrate_kbps: int = 192
     retry_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class C2paSpec:
+    """What signs and fills each deliverable's C2PA manifest: the certificate chain and key
+    (provenance.c2pa.C2paMaterial), the generator, and the watermark's scheme and key fingerprint
+    (never the key). Holds a private key: it reaches workers sealed, never as a flow parameter."""
+
+    material: Any = field(repr=False)
+    generator: str
+    generator_version: str | None = None
+    watermark_fingerprint: str | None = None  # None: the run's audio is not watermarked
+
+
+def c2pa_record(
+    c2pa: C2paSpec,
+    meta: BookMeta,
+    chunks: Sequence[ChunkRef],
+    takes: Mapping[str, str],
+    **where: Any,
+) -> dict[str, Any]:
+    """The provenance record in a deliverable's manifest: generator, voice, book and place in it,
+    and the watermark (scheme, the payloads its chunks carry, the key fingerprint)."""
+    used = [takes.get(c.item_id, c.item_id) for c in chunks]
+    # Hex text: c2pa-rs reads a JSON array of integers back as a byte string.
+    payloads = [f"{payload_of(i):08x}" for i in used]
+    mark = None
+    if c2pa.watermark_fingerprint is not None and payloads:
+        # c2pa.soft-binding takes one payload (the first chunk's); all of them are listed.
+        mark = {
+            "scheme": SCHEME_ID,
+            "payload": payload_of(used[0]),
+            "payloads": payloads,
+            "key_fingerprint": c2pa.watermark_fingerprint,
+        }
+    return {
+        "schema": "audio-synth.audiobook-provenance/1",
+        "generator": {"name": c2pa.generator, "version": c2pa.generator_version},
+        "voice": sorted({c.voice for c in chunks}),
+        "language": meta.language,
+        "book": {"book_id": meta.book_id, "title": meta.title, "author": meta.author},
+        **where,
+        "chunk_ids": used,
+        "watermark": mark,
+        "digital_source_type": "trainedAlgorithmicMedia",
+    }
 
 
 def mastering_settings(values: Mapping[str, Any]) -> Any:
@@ -89,10 +136,13 @@ def _deliver_parts(
     meta: BookMeta,
     spec: DeliverySpec,
     aac: bool = True,
+    c2pa: tuple[C2paSpec, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """MP3 (+ the AAC ``.m4a`` the book's M4B is copied from, from the same decode) + WebVTT +
-    ACX check of each mastered part."""
+    ACX check of each mastered part. With ``c2pa`` (spec, record), the MP3 gets an embedded
+    manifest before its hash is taken and its ACX check runs, the FLAC a ``.c2pa`` sidecar."""
     from audio_synth_core.mastering import acx, encode, subtitles
+    from audio_synth_core.provenance.c2pa import attach_c2pa
 
     files = []
     for i, part in enumerate(parts, start=1):
@@ -102,9 +152,16 @@ def _deliver_parts(
         mp3, m4a = encode.encode_retail(
             store, part.flac_rel, f"{stem}.mp3", tags, aac_rel=f"{stem}.m4a" if aac else None
         )
+        mp3_sha, sidecar = mp3.sha256, {}
+        if c2pa is not None:
+            spec_, record = c2pa
+            record = {**record, "title": part_title, "part": i, "parts": len(parts)}
+            mp3_sha = attach_c2pa(store, mp3.rel, record, spec_.material)
+            attach_c2pa(store, part.flac_rel, record, spec_.material)
+            sidecar = {"c2pa": layout.c2pa_sidecar(part.flac_rel)}
         vtt_rel = f"{stem}.vtt"
         store.write_bytes(vtt_rel, subtitles.webvtt(part.cues).encode("utf-8"))
-        checked = acx.check_file(store, mp3.rel)
+        checked = acx.check_file(store, mp3.rel)  # the file as delivered, manifest included
         files.append(
             {
                 "title": part_title,
@@ -112,10 +169,11 @@ def _deliver_parts(
                 "flac_sha256": part.sha256,
                 "duration_s": part.duration_s,
                 "mp3": mp3.rel,
-                "mp3_sha256": mp3.sha256,
+                "mp3_sha256": mp3_sha,
                 "mp3_duration_s": mp3.duration_s,
                 **({"m4a": m4a.rel, "m4a_sha256": m4a.sha256} if m4a else {}),
                 "vtt": vtt_rel,
+                **sidecar,
                 "cues": [_cue(c) for c in part.cues],
                 "levels": _plain(part.levels),
                 "acx": {"passed": checked.passed, "rules": checked.rules},
@@ -158,6 +216,7 @@ def deliver_chapter(
     generator: Generator,
     validators: Sequence[Validator],
     watermark: WatermarkSettings | None = None,
+    c2pa: C2paSpec | None = None,
 ) -> dict[str, Any]:
     """Check, assemble, master, encode and ACX-check one chapter (or credits); its chapter.json."""
     from audio_synth_core.mastering import master_chapter
@@ -173,7 +232,9 @@ def deliver_chapter(
     parts = master_chapter(
         store, _segments(chapter.chunks, takes), stem, mastering_settings(spec.mastering)
     )
-    files = _deliver_parts(store, parts, chapter.title, track, meta, spec)
+    where = {"chapter": chapter.number, "slot": chapter.slot, "chapter_title": chapter.title}
+    signing = (c2pa, c2pa_record(c2pa, meta, chapter.chunks, takes, **where)) if c2pa else None
+    files = _deliver_parts(store, parts, chapter.title, track, meta, spec, c2pa=signing)
     result = {
         "book_id": chapter.book_id,
         "number": chapter.number,
@@ -221,6 +282,7 @@ def deliver_book(
     durations: Mapping[str, float],
     sample_limits: tuple[float, float],
     spec: DeliverySpec,
+    c2pa: C2paSpec | None = None,
 ) -> dict[str, Any]:
     """Retail sample, M4B and book.json of one book from its delivered chapters (in order)."""
     from audio_synth_core.mastering import encode, master_chapter
@@ -238,8 +300,10 @@ def deliver_book(
         stem = layout.audiobook_edition_file(meta.book_id, book_key, "sample")
         parts = master_chapter(store, _segments(picked, takes), stem, settings)
         sample_meta = dataclasses.replace(meta, tracks=1)
+        where = {"chapter": None, "slot": "sample"}
+        signing = (c2pa, c2pa_record(c2pa, meta, picked, takes, **where)) if c2pa else None
         sample_file = _deliver_parts(
-            store, parts[:1], f"{meta.title} (sample)", 1, sample_meta, spec, aac=False
+            store, parts[:1], f"{meta.title} (sample)", 1, sample_meta, spec, False, signing
         )[0]
         if sample_file["duration_s"] < min_s:
             warnings.append(
@@ -258,7 +322,7 @@ def deliver_book(
     for c in chapters:
         for f in c["files"]:
             kind = "credits" if c["slot"] in ("opening", "closing") else "chapter"
-            for fmt in ("flac", "mp3", "m4a", "vtt"):
+            for fmt in ("flac", "mp3", "m4a", "vtt", "c2pa"):
                 if fmt not in f:
                     continue
                 files.append(
@@ -273,7 +337,9 @@ def deliver_book(
                     }
                 )
     if sample_file is not None:
-        for fmt in ("flac", "mp3"):
+        for fmt in ("flac", "mp3", "c2pa"):
+            if fmt not in sample_file:
+                continue
             files.append(
                 {
                     "path": sample_file[fmt],
@@ -281,7 +347,7 @@ def deliver_book(
                     "chapter": None,
                     "title": sample_file["title"],
                     "duration_s": sample_file["duration_s"],
-                    "sha256": sample_file.get(f"{fmt}_sha256"),
+                    "sha256": sample_file.get(f"{fmt}_sha256") or _sha256(store, sample_file[fmt]),
                     "acx_passed": sample_file["acx"]["passed"] if fmt == "mp3" else None,
                 }
             )

@@ -10,6 +10,7 @@ its deliverables; a book key does the same for the M4B, the retail sample and bo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from audio_synth_core.inputs import text as textprep
 from audio_synth_core.pipeline.planning import STATUS_PENDING
 from audio_synth_core.pipeline.runs import ShardSpec, make_shards
 from audio_synth_core.store import ids, schema
+from audio_synth_core.store.storage import Store
+from audio_synth_core.voices.personas import PersonaChoices, PersonaError
 
 # Bump when chunking, pauses or delivery logic change what a chapter's files are.
 PLANNER_VERSION = 1
@@ -45,6 +48,17 @@ class ChunkRef:
     language: str
     pause_after_s: float
     kind: str  # title | text | credits
+    params: str = ""  # generator params JSON of this chunk (a persona's differ from the run's)
+    persona: str | None = None  # "name@version" of the persona narrating it
+
+
+@dataclass(frozen=True)
+class _Narrator:
+    """Who speaks a chunk: a voice with the generator params it is made with, maybe a persona."""
+
+    voice: str
+    params: str
+    persona: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,33 +134,55 @@ class _Chunker:
         book: Book,
         lexicon: Lexicon,
         marks: str | None = None,
+        choices: PersonaChoices | None = None,
     ) -> None:
         self.cfg, self.book, self.lexicon, self.marks = cfg, book, lexicon, marks
         self.gen = generator.describe()
         self.params = json.dumps(self.gen["params"], sort_keys=True)
         self.generator = generator
+        self.choices = choices
         self.seen: dict[str, int] = {}
-        self.voice = self._voice(book.manifest.voice or cfg.voice)
-        dialogue = book.manifest.dialogue_voice
+        m = book.manifest
+        # The most specific level wins; within a level a persona overrides a voice.
+        if m.persona:
+            self.voice = self._persona(m.persona)
+        elif m.voice or not cfg.persona:
+            self.voice = self._voice(m.voice or cfg.voice)
+        else:
+            self.voice = self._persona(cfg.persona)
+        dialogue = m.dialogue_voice
         self.dialogue_voice = self._voice(dialogue) if dialogue else None
+        self.chapter_personas = {o.number: o.persona for o in m.chapters if o.persona}
 
-    def _voice(self, name: str) -> str:
+    def _voice(self, name: str) -> _Narrator:
         """``name`` as given (a variant such as ``+f3`` kept), after the generator accepts it."""
         self.generator.resolve_voice(name, None)
-        return name
+        return _Narrator(name, self.params)
 
-    def ref(self, script: str, voice: str, pause: float, kind: str) -> ChunkRef:
+    def _persona(self, ref: str) -> _Narrator:
+        """The persona's voice and params; a PersonaError (naming the book) if it cannot be used."""
+        if self.choices is None:
+            raise PersonaError(f"book {self.book.book_id!r}: no persona registry for {ref!r}")
+        chosen = self.choices.choose(ref)
+        if isinstance(chosen, str):
+            raise PersonaError(f"book {self.book.book_id!r}: persona {ref!r}: {chosen}")
+        persona, voice, _language, params = chosen
+        return _Narrator(voice, params, persona.ref)
+
+    def ref(self, script: str, who: _Narrator, pause: float, kind: str) -> ChunkRef:
         spoken = self.lexicon.apply(script)
         seed = ids.seed_of("audiobook", spoken)
         content = (
             spoken,
-            voice,
+            who.voice,
             self.book.language,
             self.gen["name"],
             self.gen["version"],
-            self.params,
+            who.params,
             seed,
             AUDIO_FORMAT,
+            # A persona's version is part of the id: a new version regenerates its chunks.
+            *([who.persona] if who.persona else []),
             # What is applied to every clip after synthesis (the watermark): changing it
             # regenerates the audio.
             *([self.marks] if self.marks else []),
@@ -155,11 +191,24 @@ class _Chunker:
         nth = self.seen.get(base, 0)
         self.seen[base] = nth + 1
         item_id = base if nth == 0 else ids.content_id(*content, nth)
-        return ChunkRef(item_id, spoken, script, voice, self.book.language, pause, kind)
+        return ChunkRef(
+            item_id,
+            spoken,
+            script,
+            who.voice,
+            self.book.language,
+            pause,
+            kind,
+            who.params,
+            who.persona,
+        )
 
     def chapter(self, chapter: Chapter) -> list[ChunkRef]:
         p = self.cfg.pauses
-        voice = self._voice(chapter.voice) if chapter.voice else self.voice
+        if chapter.number in self.chapter_personas:
+            voice = self._persona(self.chapter_personas[chapter.number])
+        else:
+            voice = self._voice(chapter.voice) if chapter.voice else self.voice
         refs = [self.ref(chapter.title, voice, p.title_s, "title")]
         for paragraph in chapter.paragraphs:
             pieces = _pieces(paragraph, self.book.language, self.cfg.text.max_chunk_chars)
@@ -181,10 +230,7 @@ class _Chunker:
 def _end(refs: list[ChunkRef]) -> list[ChunkRef]:
     """No pause after a chapter's last chunk: mastering adds the tail room tone."""
     if refs:
-        last = refs[-1]
-        refs[-1] = ChunkRef(
-            last.item_id, last.text, last.script, last.voice, last.language, 0.0, last.kind
-        )
+        refs[-1] = dataclasses.replace(refs[-1], pause_after_s=0.0)
     return refs
 
 
@@ -206,11 +252,16 @@ def closing_text(book: Book) -> str:
 
 
 def plan_book(
-    cfg: AudiobookConfig, generator: Generator, book: Book, marks: str | None = None
+    cfg: AudiobookConfig,
+    generator: Generator,
+    book: Book,
+    marks: str | None = None,
+    choices: PersonaChoices | None = None,
 ) -> BookPlan:
-    """Chapters of one book as chunk refs with keys (credits first and last)."""
+    """Chapters of one book as chunk refs with keys (credits first and last). ``choices``:
+    the run's personas (needed when the book or config names one)."""
     lexicon = build_lexicon(book.manifest.lexicon, book.manifest.lexicon_version)
-    chunker = _Chunker(cfg, generator, book, lexicon, marks)
+    chunker = _Chunker(cfg, generator, book, lexicon, marks, choices)
     delivery = delivery_settings(cfg)
     parts: list[tuple[int, str, str, list[ChunkRef]]] = [
         (0, OPENING, "Opening Credits", chunker.credits(opening_text(book)))
@@ -263,7 +314,10 @@ def _sample_chunks(book: Book, chapters: Sequence[ChapterPlan]) -> tuple[ChunkRe
     return tuple(refs[:2000])  # far more than 5 minutes of speech
 
 
-_PER_ITEM = ("id", "catalog_id", "chunk_index", "text", "voice", "language", "seed", "attributes")
+_PER_ITEM = (
+    "id", "catalog_id", "chunk_index", "text", "voice", "language", "seed", "attributes",
+    "persona", "generator_params",
+)  # fmt: skip
 
 
 def items_table(books: Sequence[BookPlan], gen: dict[str, Any]) -> pa.Table:
@@ -291,6 +345,8 @@ def items_table(books: Sequence[BookPlan], gen: dict[str, Any]) -> pa.Table:
                     "language": ref.language,
                     "seed": ids.seed_of("audiobook", ref.text),
                     "attributes": json.dumps(attrs, sort_keys=True),
+                    "persona": ref.persona,
+                    "generator_params": ref.params or json.dumps(gen["params"], sort_keys=True),
                 }
                 for c in _PER_ITEM:
                     cols[c].append(values[c])
@@ -298,7 +354,6 @@ def items_table(books: Sequence[BookPlan], gen: dict[str, Any]) -> pa.Table:
     constant = {
         "generator": gen["name"],
         "generator_version": gen["version"],
-        "generator_params": json.dumps(gen["params"], sort_keys=True),
         "audio_format": AUDIO_FORMAT,
         "status": STATUS_PENDING,
         "change": schema.CHANGE_NEW,
@@ -315,12 +370,20 @@ def items_table(books: Sequence[BookPlan], gen: dict[str, Any]) -> pa.Table:
 
 
 def build_plan(
-    cfg: AudiobookConfig, generator: Generator, books: Sequence[Book], marks: str | None = None
+    cfg: AudiobookConfig,
+    generator: Generator,
+    books: Sequence[Book],
+    marks: str | None = None,
+    registry: Store | None = None,
 ) -> AudiobookPlan:
     """The run's plan: items, shards and per-book chapter plans. Deterministic: the run id is a
     hash of every item id, chapter key and book key. ``marks``: the watermark's identity (part of
-    every item id)."""
-    plans = tuple(plan_book(cfg, generator, b, marks) for b in books)
+    every item id). ``registry``: where personas and consent records live (None: personas
+    cannot be named). A ConsentError when a persona imitating a real person has no valid
+    consent for the use "audiobook": raised here, before any narration."""
+    choices = PersonaChoices(registry, generator)
+    plans = tuple(plan_book(cfg, generator, b, marks, choices) for b in books)
+    choices.require_consent("audiobook")
     items = items_table(plans, generator.describe())
     per_shard = max(cfg.sharding.items_per_shard, -(-items.num_rows // cfg.sharding.max_tasks))
     keys = [bp.key for bp in plans] + [c.key for bp in plans for c in bp.chapters]

@@ -20,7 +20,7 @@ from audio_synth_core.config.models import (
     parse_model,
     read_yaml,
 )
-from audio_synth_core.config.responsible import ProvenanceConfig, WatermarkConfig
+from audio_synth_core.config.responsible import ConsentConfig, ProvenanceConfig, WatermarkConfig
 
 
 class _Strict(BaseModel):
@@ -52,6 +52,9 @@ class ChapterOverride(_Strict):
     number: int = Field(ge=1)
     title: str | None = None
     voice: str | None = None
+    persona: str | None = Field(
+        None, description="persona (name@N, name@latest, name) narrating this chapter"
+    )
     skip: bool = Field(False, description="leave this chapter out of the audiobook (reported)")
 
 
@@ -78,6 +81,11 @@ class BookManifest(_Strict):
     author: str | None = None
     narrator: str | None = Field(None, description="narrator name for the credits and tags")
     voice: str | None = Field(None, description="narrator voice (generator voice name)")
+    persona: str | None = Field(
+        None,
+        description="narrator persona (name@N, name@latest, name): its voice and parameters; "
+        "overrides this manifest's voice",
+    )
     dialogue_voice: str | None = Field(None, description="voice for quoted dialogue")
     language: str | None = None
     publisher: str | None = None
@@ -155,6 +163,10 @@ class AudiobookConfig(_Strict):
     name: str = Field("audiobook", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     generator: GeneratorConfig = GeneratorConfig()
     voice: str = Field("en-us", description="narrator voice when the book names none")
+    persona: str | None = Field(
+        None,
+        description="narrator persona when the book names no voice or persona (overrides voice)",
+    )
     language: str = Field("en", description="language when the book names none")
     text: AudiobookTextConfig = AudiobookTextConfig()
     pauses: PausesConfig = PausesConfig()
@@ -171,6 +183,7 @@ class AudiobookConfig(_Strict):
     gate: AudiobookGate = AudiobookGate()
     watermark: WatermarkConfig = WatermarkConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    consent: ConsentConfig = ConsentConfig()
 
     @field_validator("generator")
     @classmethod

@@ -24,7 +24,7 @@ from audio_synth_core.config.models import (
     parse_model,
     read_yaml,
 )
-from audio_synth_core.config.responsible import ProvenanceConfig, WatermarkConfig
+from audio_synth_core.config.responsible import ConsentConfig, ProvenanceConfig, WatermarkConfig
 from audio_synth_core.dataset.augment import AugmentationSpec
 
 SPLITS = ("train", "dev", "test")
@@ -103,14 +103,30 @@ class ParamRange(_Strict):
 
 class SpeakerPool(_Strict):
     """Synthetic speakers: a generator voice + variant + parameters drawn from ranges, all
-    deterministic from the spec's seed. ``variants: []`` uses the base voices only."""
+    deterministic from the spec's seed. ``variants: []`` uses the base voices only. Personas
+    (``name@N``, ``name@latest``, ``name``) are speakers too, each with its own voice, params
+    and attributes; with no ``voices`` the pool is the personas alone."""
 
-    voices: list[str] = Field(min_length=1)
+    voices: list[str] = Field(default_factory=list)
     variants: list[str] = Field(default_factory=list)
-    count: int = Field(8, gt=0, le=100_000, description="number of synthetic speakers")
+    count: int = Field(
+        8, gt=0, le=100_000, description="number of synthetic speakers (drawn from voices)"
+    )
     params: dict[str, ParamRange] = Field(
         default_factory=dict, description="generator parameter -> range, e.g. pitch: {min, max}"
     )
+    personas: list[str] = Field(
+        default_factory=list, description="personas (name@N, name@latest, name) as speakers"
+    )
+
+    @model_validator(mode="after")
+    def _some_speaker(self) -> SpeakerPool:
+        if not self.voices and not self.personas:
+            raise ValueError("speakers.voices is empty and no personas are listed: name either")
+        names = [p.partition("@")[0] for p in self.personas]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a persona is listed twice: {self.personas}")
+        return self
 
 
 class SizeTarget(_Strict):
@@ -233,6 +249,7 @@ class DatasetSpec(_Strict):
     tracking: TrackingConfig = TrackingConfig(experiment="audio-synth-dataset")
     watermark: WatermarkConfig = WatermarkConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    consent: ConsentConfig = ConsentConfig()
 
     @field_validator("generator")
     @classmethod

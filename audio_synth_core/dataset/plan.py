@@ -31,6 +31,8 @@ from audio_synth_core.generators.base import Generator
 from audio_synth_core.pipeline.planning import STATUS_PENDING, shard_size
 from audio_synth_core.pipeline.runs import ShardSpec, make_shards
 from audio_synth_core.store import ids, schema
+from audio_synth_core.store.storage import Store
+from audio_synth_core.voices.personas import PersonaChoices
 
 KIND_SPEECH = "speech"
 KIND_SILENCE = "silence"
@@ -206,13 +208,16 @@ def _with_ids(
             getattr(by_id[s], attr) if isinstance(s, str) else None for s in rows["speaker_id"]
         ]
     params = {s.speaker_id: json.dumps(s.params, sort_keys=True) for s in speakers}
+    rows["persona"] = [by_id[s].persona if isinstance(s, str) else None for s in rows["speaker_id"]]
     clean = []
     for is_speech, row in zip(speech, rows.itertuples(index=False), strict=True):
         if is_speech:
+            # A persona's version is part of the id: a new version regenerates its clips.
             clean.append(
                 ids.content_id(
                     row.text, row.voice, row.language, gen["name"], gen["version"],
-                    params[row.speaker_id], fmt, *([marks] if marks else []),
+                    params[row.speaker_id], fmt, *([row.persona] if isinstance(row.persona, str) else []),
+                    *([marks] if marks else []),
                 )
             )  # fmt: skip
         else:
@@ -258,6 +263,7 @@ def _generation_items(rows: pd.DataFrame, spec: DatasetSpec, generator: Generato
         "generator": [gen["name"]] * n,
         "generator_version": [gen["version"]] * n,
         "generator_params": first["generator_params"].tolist(),
+        "persona": [p if isinstance(p, str) else None for p in first["persona"]],
         "seed": [ids.seed_of(spec.seed, c) for c in first["clean_id"]],
         "attributes": attrs,
         "audio_format": [spec.output.audio_format] * n,
@@ -347,11 +353,20 @@ def spec_digest(spec: DatasetSpec) -> str:
     return ids.digest(PLANNER_VERSION, schema.SCHEMA_VERSION, decides)
 
 
-def build_plan(spec: DatasetSpec, generator: Generator, marks: str | None = None) -> DatasetPlan:
+def build_plan(
+    spec: DatasetSpec,
+    generator: Generator,
+    marks: str | None = None,
+    registry: Store | None = None,
+) -> DatasetPlan:
     """The deterministic plan of a dataset run (nothing is written). ``marks`` identifies the
-    watermark applied to every clean clip (part of its id, as in a catalog run)."""
+    watermark applied to every clean clip (part of its id, as in a catalog run). ``registry``:
+    where the pool's personas and their consent records live; a ConsentError, before any work,
+    when one imitating a real person has no valid consent for the use "dataset"."""
     sources = load_sources(spec)
-    speakers = build_speakers(spec.speakers, generator, spec.seed, spec.languages)
+    choices = PersonaChoices(registry, generator)
+    speakers = build_speakers(spec.speakers, generator, spec.seed, spec.languages, choices)
+    choices.require_consent("dataset")
     total = target_utterances(spec, sources, generator)
     rows, targets = allocate(spec, sources, speakers, total)
     rows = _with_ids(rows, spec, speakers, generator, marks)

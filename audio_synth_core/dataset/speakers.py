@@ -7,6 +7,10 @@ ranged parameter uniformly (rounded to integers where the generator takes intege
 seed. A speaker's id is a hash of what makes it sound the way it does, so the same spec gives the
 same speakers on every machine. Attributes (gender, age band, accent, language) come from the
 generator's ``VoiceInfo`` and, for espeak, the variant's gender.
+
+A persona in the pool is a speaker with the persona's voice, parameters and attributes (the voice's
+where the persona leaves one out); its id is ``persona-<name>``, the same for every version, so a
+new version keeps its split and its share and regenerates only its own clips.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from audio_synth_core.config.dataset import SpeakerPool
 from audio_synth_core.errors import ConfigError, UnknownVoiceError
 from audio_synth_core.generators.base import Generator
 from audio_synth_core.store import ids
+from audio_synth_core.voices.personas import PersonaChoices, PersonaError
 
 UNKNOWN = "unknown"
 
@@ -34,6 +39,7 @@ class SyntheticSpeaker:
     age_band: str
     accent: str
     params: dict[str, Any]  # generator parameters of this speaker (its overrides included)
+    persona: str | None = None  # "name@version" of the persona this speaker is
 
     def attributes(self) -> dict[str, str]:
         return {
@@ -93,11 +99,59 @@ def check_pool(pool: SpeakerPool, generator: Generator, languages: list[str]) ->
         raise ConfigError(f"speakers.params: {exc}") from None
 
 
-def build_speakers(
-    pool: SpeakerPool, generator: Generator, seed: int, languages: list[str]
+def persona_speakers(
+    refs: list[str], choices: PersonaChoices, generator: Generator, languages: list[str]
 ) -> list[SyntheticSpeaker]:
-    """``pool.count`` synthetic speakers, deterministic from ``seed``."""
-    check_pool(pool, generator, languages)
+    """One speaker per persona reference; a PersonaError names one that cannot be used
+    (unknown, another generator, a language the dataset does not have)."""
+    wanted = {primary_language(lang) for lang in languages}
+    out = []
+    for ref in refs:
+        chosen = choices.choose(ref)
+        if isinstance(chosen, str):
+            raise PersonaError(f"speakers.personas: {ref!r}: {chosen}")
+        persona, voice, language, params = chosen
+        lang = primary_language(language)
+        if lang not in wanted:
+            raise PersonaError(
+                f"speakers.personas: {persona.ref} speaks {lang!r}, not one of {sorted(wanted)}"
+            )
+        info, a = generator.resolve_voice(voice, None), persona.attributes
+        out.append(
+            SyntheticSpeaker(
+                speaker_id=f"persona-{persona.name}",
+                voice=voice,
+                language=lang,
+                gender=a.gender or info.gender or UNKNOWN,
+                age_band=a.age_band or info.age_band or UNKNOWN,
+                accent=a.accent or info.accent or info.attributes.get("base_voice", info.name),
+                params=json.loads(params),
+                persona=persona.ref,
+            )
+        )
+    return out
+
+
+def build_speakers(
+    pool: SpeakerPool,
+    generator: Generator,
+    seed: int,
+    languages: list[str],
+    choices: PersonaChoices | None = None,
+) -> list[SyntheticSpeaker]:
+    """``pool.count`` synthetic speakers, deterministic from ``seed``, then the pool's personas
+    (``choices`` resolves them: needed when the pool lists any)."""
+    if pool.personas and choices is None:
+        raise PersonaError("speakers.personas: no persona registry is configured")
+    own = persona_speakers(pool.personas, choices, generator, languages) if choices else []
+    if not pool.voices:
+        return own
+    # Languages a persona speaks need no voice of the pool.
+    check_pool(
+        pool,
+        generator,
+        [g for g in languages if primary_language(g) not in {s.language for s in own}],
+    )
     wanted = {primary_language(lang) for lang in languages}
     combos = []
     for voice in pool.voices:
@@ -106,6 +160,8 @@ def build_speakers(
             info = generator.resolve_voice(name, None)
             if primary_language(info.language) in wanted:
                 combos.append((name, info))
+    if not combos:
+        raise ConfigError(f"speakers: no voice of the pool speaks {languages} ({pool.voices})")
     order = np.random.default_rng(ids.seed_of(seed, "speaker-combos")).permutation(len(combos))
     ints = _integer_params(generator)
     speakers, taken = [], set()
@@ -137,7 +193,7 @@ def build_speakers(
                 params=params,
             )
         )
-    return speakers
+    return speakers + own
 
 
 def speaker_params_json(speaker: SyntheticSpeaker) -> str:

@@ -150,7 +150,6 @@ def audiobook_chapters_report(run_id: str) -> str:
     return f"{reports_dir(run_id)}/chapters.json"
 
 
-
 # --- dataset paths ---
 # <root>/runs/<run_id>/dataset_plan/part-N.parquet  dataset items of shard N (speech + silence)
 # <root>/runs/<run_id>/dataset/part-N.parquet       made dataset items of shard N (done marker)
@@ -202,6 +201,7 @@ def dataset_plan_report(run_id: str) -> str:
 def dataset_decisions(run_id: str) -> str:
     """Keep/drop of every dataset item with the rules that dropped it."""
     return f"{run_dir(run_id)}/filter.parquet"
+
 
 # Dataset exports under an export folder ``out`` (dataset/exports/): one sub-folder per format.
 

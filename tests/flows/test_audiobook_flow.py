@@ -22,7 +22,9 @@ import yaml
 
 from audio_synth_core.audiobook.model import BookError
 from audio_synth_core.mastering import acx
+from audio_synth_core.provenance.c2pa import provenance_of, read_c2pa
 from audio_synth_core.store.storage import Store
+from audio_synth_core.watermark.payload import payload_of
 from flows.api import narrate_books, read_items
 from tests.conftest import REPO
 from tests.core.audiobook.bookfiles import (
@@ -85,6 +87,24 @@ def check_book(store: Store, book: dict, run_chapters: dict) -> None:
         checked = acx.check_file(store, part["mp3"])
         assert checked.passed, checked.rules
         assert all(rule["passed"] for rule in checked.rules.values())
+        # C2PA: embedded in the MP3 (ACX passed above on the file with it), a FLAC sidecar; the
+        # record names the generator, the chapter and its chunks' watermark payloads.
+        read = read_c2pa(store, part["mp3"])
+        assert read["embedded"] and read["validation_state"] == "Valid", read["failures"]
+        record = provenance_of(read["manifest"])
+        assert record["generator"]["name"] == "espeak" and record["generator"]["version"]
+        assert (record["book"]["book_id"], record["chapter"]) == (
+            book["book_id"],
+            chapter["number"],
+        )
+        mark = record["watermark"]
+        assert mark["payloads"] == [f"{payload_of(k['used_id']):08x}" for k in chapter["checks"]]
+        assert mark["payloads"] and mark["key_fingerprint"]
+        labels = {a["label"] for a in read["manifest"]["assertions"]}
+        assert "c2pa.soft-binding" in labels
+        flac_read = read_c2pa(store, part["flac"])
+        assert part["c2pa"] == part["flac"][:-5] + ".c2pa" and not flac_read["embedded"]
+        assert flac_read["validation_state"] == "Valid", flac_read["failures"]
         # One cue per chunk, in order, each chunk's own text, separated by its pause.
         cues = _vtt(store.read_bytes(part["vtt"]).decode())
         checks = chapter["checks"]
@@ -116,6 +136,8 @@ def check_book(store: Store, book: dict, run_chapters: dict) -> None:
         "credits-mp3",
         "m4b",
         "sample-mp3",
+        "chapter-c2pa",
+        "sample-c2pa",
     } <= kinds
 
 

@@ -3,21 +3,25 @@ chapter is split into parts, every part is encoded, subtitled and ACX-checked.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
 from audio_synth_core.audiobook.books import find_books, read_book
 from audio_synth_core.audiobook.checks import retry_id
-from audio_synth_core.audiobook.deliver import BookMeta, DeliverySpec, deliver_chapter
+from audio_synth_core.audiobook.deliver import BookMeta, C2paSpec, DeliverySpec, deliver_chapter
 from audio_synth_core.audiobook.plan import build_plan
 from audio_synth_core.config.audiobook import AudiobookConfig
 from audio_synth_core.generators.base import build_generator
 from audio_synth_core.pipeline import runs
 from audio_synth_core.pipeline.generate import generate_shard
 from audio_synth_core.plugins.cache import cached_validators
+from audio_synth_core.provenance.c2pa import material_from_signer, provenance_of, read_c2pa
+from audio_synth_core.provenance.signing import Signer, new_private_key_pem
 from audio_synth_core.store import layout
 from audio_synth_core.store.storage import Store
+from audio_synth_core.watermark.payload import payload_of
 from tests.core.audiobook.bookfiles import make_markdown_book
 
 TEXT = """## The Walk
@@ -81,3 +85,32 @@ def test_long_chapter_is_split_into_parts(narrated):
     cues = [c["text"] for f in files for c in f["cues"]]
     assert cues == [c.script for c in chapter.chunks]
     assert result["duration_s"] == pytest.approx(sum(f["duration_s"] for f in files))
+
+
+def test_chapter_files_carry_c2pa_manifests(narrated):
+    store, gen, chapter, meta = narrated
+    material = material_from_signer(Signer(new_private_key_pem()))
+    c2pa = C2paSpec(material, gen.name, gen.version, "wm-key-fp")
+    result = deliver_chapter(store, chapter, meta, 2, DeliverySpec(), gen, (), c2pa=c2pa)
+    (part,) = result["files"]
+    # The MP3 as delivered (manifest embedded) is what was hashed and ACX-checked.
+    mp3 = store.read_bytes(part["mp3"])
+    assert hashlib.sha256(mp3).hexdigest() == part["mp3_sha256"] and part["acx"]["passed"]
+    read = read_c2pa(store, part["mp3"], material.trust_anchor_pem)
+    assert read["validation_state"] == "Trusted", read["failures"]
+    record = provenance_of(read["manifest"])
+    assert record["generator"] == {"name": "espeak", "version": gen.version}
+    assert (record["chapter"], record["slot"], record["book"]["book_id"]) == (1, "01", "walk")
+    assert record["voice"] == sorted({c.voice for c in chapter.chunks})
+    mark = record["watermark"]
+    assert mark["payloads"] == [f"{payload_of(c.item_id):08x}" for c in chapter.chunks]
+    assert (
+        mark["key_fingerprint"] == "wm-key-fp" and f"{mark['payload']:08x}" == mark["payloads"][0]
+    )
+    # The FLAC master is untouched; its manifest is the sidecar, bound to it.
+    flac = store.read_bytes(part["flac"])
+    assert hashlib.sha256(flac).hexdigest() == part["flac_sha256"]
+    assert part["c2pa"] == layout.c2pa_sidecar(part["flac"]) and store.exists(part["c2pa"])
+    assert read_c2pa(store, part["flac"])["validation_state"] == "Valid"
+    store.write_bytes(part["flac"], flac[:-200] + bytes(200))  # tampered master: caught
+    assert read_c2pa(store, part["flac"])["failures"]

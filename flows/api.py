@@ -211,15 +211,6 @@ def narrate_books(
 # --- dataset API ---
 
 
-def _dataset_spec(spec: Any, output: str | None, dask_address: Any = None, workers: Any = None):
-    from audio_synth_core.config.dataset import DatasetSpec, load_spec
-    from flows.prepare import resolve
-
-    return resolve(spec, DatasetSpec, load_spec).with_overrides(
-        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
-    )
-
-
 def preflight_dataset(
     spec: Any,
     output: str | None = None,
@@ -230,13 +221,14 @@ def preflight_dataset(
     (non-empty), voices and parameters (exist, can vary per item), the augmentation's noise
     folder, the plan itself (impossible balance or split constraints), the scheduler and the
     output. Returns the plan (deterministic; the flow makes it again)."""
+    from audio_synth_core.config.dataset import DatasetSpec, load_spec
     from audio_synth_core.dataset.augment import preflight_augmentation
     from audio_synth_core.dataset.plan import build_plan
     from audio_synth_core.voices import personas
-    from flows.prepare import check_scheduler, open_store
+    from flows.prepare import check_scheduler, open_store, resolve_run
     from flows.watermarking import preview_marks
 
-    cfg = _dataset_spec(spec, output, dask_address, workers)
+    cfg = resolve_run(spec, DatasetSpec, load_spec, output, dask_address, workers)
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     if cfg.augmentation is not None:
         preflight_augmentation(cfg.augmentation)
@@ -251,12 +243,14 @@ def preview_dataset(spec: Any, output: str | None = None) -> dict[str, Any]:
     """Plan a dataset run and return what it would make (rows, clean clips, shards, speakers,
     target vs planned share per group) without generating: no Prefect, Dask or MLflow, nothing
     written."""
+    from audio_synth_core.config.dataset import DatasetSpec, load_spec
     from audio_synth_core.dataset.plan import build_plan
     from audio_synth_core.pipeline.runs import completed
     from audio_synth_core.voices import personas
+    from flows.prepare import resolve_run
     from flows.watermarking import preview_marks
 
-    cfg = _dataset_spec(spec, output)
+    cfg = resolve_run(spec, DatasetSpec, load_spec, output)
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     with redacting(cfg):
         store = Store(cfg.output.url, cfg.output.storage_options)
@@ -286,7 +280,8 @@ def synthesize_dataset(
     rel, "files": [...], "counts": {split: n}}, ...}``, relative to the output root), ``card`` the
     dataset card, ``metrics``/``sizes``/``groups``/``rejection_rates``/``leak_check`` the numbers.
     ``dry_run``: only plan (``preview_dataset``)."""
-    from audio_synth_core.config.dataset import DatasetSpec
+    from audio_synth_core.config.dataset import DatasetSpec, load_spec
+    from flows.prepare import resolve_run
 
     if dry_run:
         return preview_dataset(spec, output)
@@ -297,7 +292,7 @@ def synthesize_dataset(
     preflight_dataset(spec, output, dask_address, workers)  # bad input fails before any server
     return _run_flow(
         dataset_flow,
-        _dataset_spec(spec, output),
+        resolve_run(spec, DatasetSpec, load_spec, output),
         spec,
         {"output": output},
         dask_address=dask_address,

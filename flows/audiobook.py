@@ -31,7 +31,7 @@ from audio_synth_core.audiobook.deliver import (
 from audio_synth_core.audiobook.model import Book
 from audio_synth_core.audiobook.plan import AudiobookPlan, BookPlan, build_plan
 from audio_synth_core.config.audiobook import AudiobookConfig, load_audiobook_config
-from audio_synth_core.config.models import ComputeConfig, parse_model
+from audio_synth_core.config.models import ComputeConfig
 from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError
 from audio_synth_core.generators.base import build_generator
@@ -46,30 +46,12 @@ from flows import tracking
 from flows.compute import dask_runner
 from flows.credentials import Sealed, restore, seal
 from flows.outcome import GateFailed
-from flows.prepare import check_readable, check_scheduler, open_store
+from flows.prepare import check_readable, check_scheduler, open_store, resolve_run
 from flows.progress import gather
 from flows.shards import ShardJob, run_shards
 from flows.signing import c2pa_material, load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
 from tasks.audiobook import deliver_book_task, deliver_chapter_task
-
-
-def resolve_config(
-    config: str | dict[str, Any] | AudiobookConfig | None,
-    output: str | None = None,
-    dask_address: str | None = None,
-    workers: int | None = None,
-) -> AudiobookConfig:
-    """Config from a YAML path, a mapping, a model or None (defaults), with overrides applied."""
-    if isinstance(config, AudiobookConfig):
-        cfg = config
-    elif isinstance(config, dict):
-        cfg = parse_model(AudiobookConfig, config)
-    else:
-        cfg = load_audiobook_config(config)
-    return cfg.with_overrides(
-        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
-    )
 
 
 def intelligibility_specs(cfg: AudiobookConfig) -> str | None:
@@ -97,7 +79,9 @@ def preflight_audiobook(
     """Everything an audiobook run can check before any server starts: config, books (corrupt,
     DRM, image-only, bad manifests), voices, generator, validators, mastering settings, the
     scheduler and the output. Returns the books read."""
-    cfg = resolve_config(config, output, dask_address, workers)
+    cfg = resolve_run(
+        config or {}, AudiobookConfig, load_audiobook_config, output, dask_address, workers
+    )
     check_readable(book_or_folder, "book or folder", cfg.input_storage_options)
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     books = read_books(book_or_folder, cfg)
@@ -207,7 +191,14 @@ def audiobook_flow(
 ) -> dict[str, Any]:
     """Narrate every book at ``book_or_folder`` into retail-ready files under ``output``."""
     logger = get_run_logger()
-    cfg = resolve_config(restore(config), restore(output), dask_address, workers)
+    cfg = resolve_run(
+        restore(config) or {},
+        AudiobookConfig,
+        load_audiobook_config,
+        restore(output),
+        dask_address,
+        workers,
+    )
     store = open_store(cfg.output.url, cfg.output.storage_options)
     with output_lease(store, "audiobook", on_wait=logger.warning):
         return _audiobook_run(cfg, restore(book_or_folder), store, logger)

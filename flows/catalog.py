@@ -21,23 +21,10 @@ from audio_synth_core.watermark.lookup import ITEM_COLUMNS
 from flows import tracking
 from flows.credentials import restore
 from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
-from flows.prepare import open_store, resolve, validator_specs
+from flows.prepare import open_store, resolve_run, validator_specs
 from flows.shards import ShardJob, run_shards
 from flows.signing import load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
-
-
-def resolve_config(
-    config: str | dict[str, Any] | RunConfig,
-    output: str | None = None,
-    dask_address: str | None = None,
-    workers: int | None = None,
-) -> RunConfig:
-    """Config from a YAML path, a mapping or a RunConfig, with command-line overrides applied."""
-    cfg = resolve(config, RunConfig, load_config)
-    return cfg.with_overrides(
-        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
-    )
 
 
 def _metrics(
@@ -100,7 +87,9 @@ def catalog_flow(
     """Narrate a text catalog: FLAC/WAV files plus Parquet metadata, tracked in MLflow."""
     logger = get_run_logger()
     # Parameters handed over by flows.api are redacted copies: restore the real ones in-process.
-    cfg = resolve_config(restore(config), restore(output), dask_address, workers)
+    cfg = resolve_run(
+        restore(config), RunConfig, load_config, restore(output), dask_address, workers
+    )
     store = open_store(cfg.output.url, cfg.output.storage_options)
     with output_lease(store, "catalog", on_wait=logger.warning):
         return _catalog_run(cfg, store, logger)

@@ -36,25 +36,12 @@ from audio_synth_core.voices.personas import registry_store
 from flows import tracking
 from flows.compute import dask_runner
 from flows.credentials import Sealed, restore, seal
-from flows.prepare import open_store, resolve, validator_specs
+from flows.prepare import open_store, resolve_run, validator_specs
 from flows.progress import gather
 from flows.shards import ShardJob, run_shards
 from flows.signing import load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
 from tasks.dataset import dataset_shard_task
-
-
-def resolve_spec(
-    spec: str | dict[str, Any] | DatasetSpec,
-    output: str | None = None,
-    dask_address: str | None = None,
-    workers: int | None = None,
-) -> DatasetSpec:
-    """A spec from a YAML path, a mapping or a DatasetSpec, with command-line overrides."""
-    cfg = resolve(spec, DatasetSpec, load_spec)
-    return cfg.with_overrides(
-        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
-    )
 
 
 def validators_json(spec: DatasetSpec) -> str | None:
@@ -131,7 +118,9 @@ def dataset_flow(
 ) -> dict[str, Any]:
     """Synthesize a balanced, augmented, filtered, leak-free dataset and export it."""
     logger = get_run_logger()
-    spec = resolve_spec(restore(config), restore(output), dask_address, workers)
+    spec = resolve_run(
+        restore(config), DatasetSpec, load_spec, restore(output), dask_address, workers
+    )
     store = open_store(spec.output.url, spec.output.storage_options)
     with output_lease(store, "dataset", on_wait=logger.warning):
         return _dataset_run(spec, store, logger)

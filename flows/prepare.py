@@ -40,6 +40,21 @@ def resolve(config: str | dict[str, Any] | M, model: type[M], load: Callable[[st
     return load(config)
 
 
+def resolve_run(
+    config: str | dict[str, Any] | M,
+    model: type[M],
+    load: Callable[[str], M],
+    output: str | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> M:
+    """A job's config (``resolve``) with the overrides every run command takes: ``--output``,
+    ``--dask-address``, ``--workers``."""
+    return resolve(config, model, load).with_overrides(  # type: ignore[attr-defined]
+        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
+    )
+
+
 def with_compute(
     compute: ComputeConfig, dask_address: str | None, workers: int | None
 ) -> ComputeConfig:
@@ -113,9 +128,7 @@ def preflight_run(
 ) -> RunConfig:
     """Everything a catalog run can check before any server starts: config, catalog, generator,
     validators, the scheduler and the output. Returns the parsed config."""
-    cfg = resolve(config, RunConfig, load_config).with_overrides(
-        **{"output.url": output, "compute.dask_address": dask_address, "compute.n_workers": workers}
-    )
+    cfg = resolve_run(config, RunConfig, load_config, output, dask_address, workers)
     check_readable(cfg.catalog.path, "catalog")
     build_generator(cfg.generator.name, cfg.generator.params)
     validator_specs(cfg.validation)

@@ -30,7 +30,7 @@ from audio_synth_core.watermark import (
     new_key_text,
 )
 from audio_synth_core.watermark.files import AUDIO_EXTENSIONS, FileDetection, detect_file
-from audio_synth_core.watermark.lookup import find, lookup_table
+from audio_synth_core.watermark.lookup import lookup_table
 from flows.runtime import state_home
 
 DEFAULT_KEY_NAME = "watermark.key"
@@ -176,11 +176,13 @@ def detect_paths(
         try:
             data = fs.cat_file(path)
         except OSError as exc:
-            row = FileDetection(path, False, 0.0, 0.0, None, None, f"cannot read: {exc}").as_dict()
+            found = FileDetection(path, False, 0.0, 0.0, None, None, f"cannot read: {exc}")
         else:
-            row = detect_file(data, path, key, threshold_z).as_dict()
+            found = detect_file(data, path, key, threshold_z, table)
+        row = found.as_dict()
         if lookup is not None:
-            matches = find(table, row["payload"]) if table is not None and row["payload"] else []
-            row["matches"] = [{k: m[k] for k in ("run_id", "id", "audio_path")} for m in matches]
+            row["matches"] = [
+                {k: m[k] for k in ("run_id", "id", "audio_path")} for m in found.matches
+            ]
         results.append(row)
     return results

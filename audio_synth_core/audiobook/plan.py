@@ -350,7 +350,6 @@ def items_table(books: Sequence[BookPlan], gen: dict[str, Any]) -> pa.Table:
                 }
                 for c in _PER_ITEM:
                     cols[c].append(values[c])
-    n = len(cols["id"])
     constant = {
         "generator": gen["name"],
         "generator_version": gen["version"],
@@ -358,15 +357,7 @@ def items_table(books: Sequence[BookPlan], gen: dict[str, Any]) -> pa.Table:
         "status": STATUS_PENDING,
         "change": schema.CHANGE_NEW,
     }
-    arrays = []
-    for f in schema.ITEM_SCHEMA:
-        if f.name in cols:
-            arrays.append(pa.array(cols[f.name], f.type))
-        elif f.name in constant:
-            arrays.append(pa.array([constant[f.name]] * n, f.type))
-        else:
-            arrays.append(pa.nulls(n, f.type))
-    return pa.Table.from_arrays(arrays, schema=schema.ITEM_SCHEMA)
+    return pa.Table.from_arrays(schema.item_arrays(cols, constant), schema=schema.ITEM_SCHEMA)
 
 
 def build_plan(

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from audio_synth_core.config.models import (
     ComputeConfig,
     GeneratorConfig,
+    KnownGenerator,
+    Overridable,
     TrackingConfig,
     parse_model,
     read_yaml,
@@ -159,9 +161,9 @@ class AudiobookGate(_Strict):
     acx: Literal["fail", "warn"] = Field("fail", description="every delivered file passes ACX")
 
 
-class AudiobookConfig(_Strict):
+class AudiobookConfig(Overridable, _Strict):
     name: str = Field("audiobook", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    generator: GeneratorConfig = GeneratorConfig()
+    generator: KnownGenerator = GeneratorConfig()
     voice: str = Field("en-us", description="narrator voice when the book names none")
     persona: str | None = Field(
         None,
@@ -184,25 +186,6 @@ class AudiobookConfig(_Strict):
     watermark: WatermarkConfig = WatermarkConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     consent: ConsentConfig = ConsentConfig()
-
-    @field_validator("generator")
-    @classmethod
-    def _known_generator(cls, value: GeneratorConfig) -> GeneratorConfig:
-        from audio_synth_core.plugins import registry as plugins
-
-        if value.name not in plugins.available(plugins.GENERATORS):
-            known = ", ".join(sorted(plugins.available(plugins.GENERATORS)))
-            raise ValueError(f"unknown generator {value.name!r}; registered: {known}")
-        return value
-
-    def with_overrides(self, **dotted: Any) -> AudiobookConfig:
-        """A copy with ``section.field`` values replaced (None values are ignored)."""
-        data = self.model_dump()
-        for key, value in dotted.items():
-            if value is not None:
-                section, _, leaf = key.partition(".")
-                data[section][leaf] = value
-        return parse_model(AudiobookConfig, data)
 
 
 def load_audiobook_config(

@@ -18,6 +18,8 @@ from audio_synth_core.config.models import (
     CatalogConfig,
     ComputeConfig,
     GeneratorConfig,
+    KnownGenerator,
+    Overridable,
     ShardingConfig,
     TrackingConfig,
     _Strict,
@@ -230,11 +232,11 @@ class DatasetOutput(_Strict):
     license: str = Field("CC0-1.0", description="license stated in the dataset card")
 
 
-class DatasetSpec(_Strict):
+class DatasetSpec(Overridable, _Strict):
     name: str = Field("dataset", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     description: str = ""
     seed: int = 0
-    generator: GeneratorConfig = GeneratorConfig()
+    generator: KnownGenerator = GeneratorConfig()
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     texts: list[TextSource] = Field(min_length=1)
     speakers: SpeakerPool
@@ -250,16 +252,6 @@ class DatasetSpec(_Strict):
     watermark: WatermarkConfig = WatermarkConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     consent: ConsentConfig = ConsentConfig()
-
-    @field_validator("generator")
-    @classmethod
-    def _known_generator(cls, value: GeneratorConfig) -> GeneratorConfig:
-        from audio_synth_core.plugins import registry as plugins
-
-        if value.name not in plugins.available(plugins.GENERATORS):
-            known = ", ".join(sorted(plugins.available(plugins.GENERATORS)))
-            raise ValueError(f"unknown generator {value.name!r}; registered: {known}")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
@@ -277,16 +269,6 @@ class DatasetSpec(_Strict):
 
     def language_of(self, source: TextSource) -> str:
         return source.language or self.languages[0]
-
-    def with_overrides(self, **dotted: Any) -> DatasetSpec:
-        """A copy with ``section.field`` values replaced (None values are ignored)."""
-        data = self.model_dump()
-        for key, value in dotted.items():
-            if value is None:
-                continue
-            section, _, leaf = key.partition(".")
-            data[section][leaf] = value
-        return parse_model(DatasetSpec, data)
 
 
 def parse_spec(data: Any, source: str = "") -> DatasetSpec:

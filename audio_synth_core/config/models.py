@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from audio_synth_core.config.responsible import ConsentConfig, ProvenanceConfig, WatermarkConfig
 from audio_synth_core.errors import ConfigError
@@ -35,6 +42,32 @@ class CatalogConfig(_Strict):
 class GeneratorConfig(_Strict):
     name: str = "espeak"
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _known_generator(value: GeneratorConfig) -> GeneratorConfig:
+    from audio_synth_core.plugins import registry as plugins
+
+    if value.name not in plugins.available(plugins.GENERATORS):
+        known = ", ".join(sorted(plugins.available(plugins.GENERATORS)))
+        raise ValueError(f"unknown generator {value.name!r}; registered: {known}")
+    return value
+
+
+# A generator section whose plug-in must be registered (every job's config uses it).
+KnownGenerator = Annotated[GeneratorConfig, AfterValidator(_known_generator)]
+
+
+class Overridable:
+    """A job config that takes the command line's ``section.field`` overrides."""
+
+    def with_overrides(self, **dotted: Any) -> Self:
+        """A copy with ``section.field`` values replaced (None values are ignored)."""
+        data = self.model_dump()  # type: ignore[attr-defined]
+        for key, value in dotted.items():
+            if value is not None:
+                section, _, leaf = key.partition(".")
+                data[section][leaf] = value
+        return parse_model(type(self), data)
 
 
 class VoicesConfig(_Strict):
@@ -133,10 +166,10 @@ class ValidationConfig(_Strict):
         return value
 
 
-class RunConfig(_Strict):
+class RunConfig(Overridable, _Strict):
     name: str = Field("catalog", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     catalog: CatalogConfig
-    generator: GeneratorConfig = GeneratorConfig()
+    generator: KnownGenerator = GeneratorConfig()
     voices: VoicesConfig = VoicesConfig()
     text: TextConfig = TextConfig()
     output: OutputConfig = OutputConfig()
@@ -147,26 +180,6 @@ class RunConfig(_Strict):
     watermark: WatermarkConfig = WatermarkConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     consent: ConsentConfig = ConsentConfig()
-
-    @field_validator("generator")
-    @classmethod
-    def _known_generator(cls, value: GeneratorConfig) -> GeneratorConfig:
-        from audio_synth_core.plugins import registry as plugins
-
-        if value.name not in plugins.available(plugins.GENERATORS):
-            known = ", ".join(sorted(plugins.available(plugins.GENERATORS)))
-            raise ValueError(f"unknown generator {value.name!r}; registered: {known}")
-        return value
-
-    def with_overrides(self, **dotted: Any) -> RunConfig:
-        """A copy with ``section.field`` values replaced (None values are ignored)."""
-        data = self.model_dump()
-        for key, value in dotted.items():
-            if value is None:
-                continue
-            section, _, leaf = key.partition(".")
-            data[section][leaf] = value
-        return parse_config(data)
 
 
 def _format_error(exc: ValidationError, source: str) -> str:

@@ -270,11 +270,7 @@ def _generation_items(rows: pd.DataFrame, spec: DatasetSpec, generator: Generato
         "status": [STATUS_PENDING] * n,
         "change": [schema.CHANGE_NEW] * n,
     }
-    arrays = [
-        pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type)
-        for f in schema.ITEM_SCHEMA
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema.ITEM_SCHEMA)
+    return pa.Table.from_arrays(schema.item_arrays(cols), schema=schema.ITEM_SCHEMA)
 
 
 def plan_report(

@@ -203,21 +203,13 @@ class _Expander:
         return self._record_batch(cols)
 
     def _record_batch(self, cols: dict[str, list[Any]]) -> pa.RecordBatch:
-        n = len(cols["id"])
         constant = {
             "generator": self.gen["name"],
             "generator_version": self.gen["version"],
             "audio_format": self.cfg.output.audio_format,
             "change": schema.CHANGE_NEW,
         }
-        arrays = []
-        for f in schema.ITEM_SCHEMA:
-            if f.name in cols:
-                arrays.append(pa.array(cols[f.name], f.type))
-            elif f.name in constant:
-                arrays.append(pa.array([constant[f.name]] * n, f.type))
-            else:
-                arrays.append(pa.nulls(n, f.type))
+        arrays = schema.item_arrays(cols, constant)
         return pa.RecordBatch.from_arrays(arrays, schema=schema.ITEM_SCHEMA)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import pyarrow as pa
 
 # 2: ``audio_path`` (audio relative to the output root) added; readers resolve it against the root
@@ -71,3 +74,21 @@ ITEM_SCHEMA = pa.schema(
     ITEM_FIELDS,
     metadata={"audio_synth.schema": "items", "audio_synth.schema_version": SCHEMA_VERSION},
 )
+
+
+def item_arrays(
+    columns: Mapping[str, Sequence[Any]], constant: Mapping[str, Any] | None = None
+) -> list[pa.Array]:
+    """Arrays of every item-schema field for planned rows: ``columns`` per item, ``constant`` the
+    same for all of them, nulls for what generation fills in later."""
+    n = len(columns["id"])
+    constant = constant or {}
+    arrays = []
+    for f in ITEM_SCHEMA:
+        if f.name in columns:
+            arrays.append(pa.array(columns[f.name], f.type))
+        elif f.name in constant:
+            arrays.append(pa.array([constant[f.name]] * n, f.type))
+        else:
+            arrays.append(pa.nulls(n, f.type))
+    return arrays

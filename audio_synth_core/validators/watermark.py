@@ -26,7 +26,7 @@ from audio_synth_core.validators.base import (
 )
 from audio_synth_core.watermark import THRESHOLD_Z, detect
 from audio_synth_core.watermark.keys import load_key
-from audio_synth_core.watermark.lookup import find
+from audio_synth_core.watermark.lookup import resolve
 
 
 class WatermarkParams(StrictParams):
@@ -76,16 +76,16 @@ class WatermarkValidator(Validator):
 
     def measure(self, clip: Clip) -> dict[str, Any]:
         found = detect(clip.audio, clip.sample_rate_hz, self._key, self.config.threshold_z)
-        item_id = run_id = None
-        if found.payload is not None and self._table is not None:
-            matches = find(self._table, found.payload)
-            if matches:
-                item_id, run_id = matches[0]["id"], matches[0]["run_id"]
+        payload, matches = resolve(self._table, found)
+        # An item only when the evidence names one (a payload two runs share names none).
+        item_id, run_id = (
+            (matches[0]["id"], matches[0]["run_id"]) if len(matches) == 1 else (None, None)
+        )
         return {
             "watermark_detected": found.detected,
             "watermark_confidence": found.confidence,
             "watermark_z": found.z,
-            "watermark_payload": found.payload,
+            "watermark_payload": payload,
             "watermark_item_id": item_id,
             "watermark_run_id": run_id,
         }

@@ -7,14 +7,16 @@ goes through PyAV (FFmpeg), so a delivered or re-encoded copy can be checked as 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from audio_synth_core import audio
 from audio_synth_core.audio import AudioDecodeError
-from audio_synth_core.watermark import THRESHOLD_Z, Detection, WatermarkKey, detect
+from audio_synth_core.watermark import THRESHOLD_Z, WatermarkKey, detect
+from audio_synth_core.watermark.lookup import resolve
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".aiff", ".aif")
 
@@ -61,6 +63,8 @@ class FileDetection:
     payload: int | None
     duration_s: float | None
     error: str | None = None
+    payload_margin: float = 0.0
+    matches: list[dict[str, Any]] = field(default_factory=list)  # lookup rows the payload names
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,20 +73,34 @@ class FileDetection:
             "confidence": round(self.confidence, 6),
             "z": round(self.z, 3),
             "payload": self.payload,
+            "payload_margin": round(self.payload_margin, 2),
             "duration_s": self.duration_s,
             "error": self.error,
         }
 
 
 def detect_file(
-    data: bytes, path: str, key: WatermarkKey, threshold_z: float = THRESHOLD_Z
+    data: bytes,
+    path: str,
+    key: WatermarkKey,
+    threshold_z: float = THRESHOLD_Z,
+    table: pa.Table | None = None,
 ) -> FileDetection:
-    """Detection on one encoded file; an unreadable file is a result with its reason."""
+    """Detection on one encoded file (its payload settled and mapped through ``table``, a lookup
+    table, when given); an unreadable file is a result with its reason."""
     try:
         samples, rate = decode_any(data, path)
     except AudioDecodeError as exc:
         return FileDetection(path, False, 0.0, 0.0, None, None, str(exc))
-    found: Detection = detect(samples, rate, key, threshold_z)
+    found = detect(samples, rate, key, threshold_z)
+    payload, matches = resolve(table, found)
     return FileDetection(
-        path, found.detected, found.confidence, found.z, found.payload, len(samples) / rate
+        path,
+        found.detected,
+        found.confidence,
+        found.z,
+        payload,
+        len(samples) / rate,
+        payload_margin=found.payload_margin,
+        matches=matches,
     )

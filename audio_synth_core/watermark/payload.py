@@ -4,9 +4,18 @@ The payload of an item is derived from its id (``store/ids``), so it needs no co
 workers; a run's lookup table maps it back to the item. The code is the standard constraint-length
 7, rate 1/3 code (generators 133, 171, 165 octal, as in LTE) with a zero tail, decoded by a
 soft-decision Viterbi decoder: it corrects the scattered weak bits a lossy edit leaves.
+
+A clip shorter than the mark's block carries only part of the coded bits; the rest read as zero
+(erased). Decoding then also measures the margin: how far the best payload's evidence is ahead of
+every other payload's, in units of the average received bit. With a margin under MIN_MARGIN the
+received bits cannot tell two payloads apart, so no payload is claimed; a run's lookup table
+can still settle it, since of the payloads that fit the evidence usually one belongs to the run
+(``lookup.resolve``).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,6 +27,7 @@ GENERATORS = (0o133, 0o171, 0o165)
 TAIL = CONSTRAINT - 1
 CODED_BITS = (PAYLOAD_BITS + TAIL) * len(GENERATORS)
 _STATES = 1 << TAIL
+MIN_MARGIN = 1.0  # in average received bits: another payload this close is not ruled out
 
 
 def payload_of(item_id: str) -> int:
@@ -75,7 +85,11 @@ _SIGNS = np.stack(
 
 def decode(soft: np.ndarray) -> int:
     """Maximum-likelihood payload from soft values of the coded bits (positive means 1)."""
-    soft = np.asarray(soft, dtype=np.float64).reshape(-1, len(GENERATORS))
+    return decode_margin(soft)[0]
+
+
+def _viterbi(soft: np.ndarray) -> np.ndarray:
+    """The maximum-likelihood input bits (payload and tail) of soft values (steps, outputs)."""
     metric = np.full(_STATES, -np.inf)
     metric[0] = 0.0
     choice = np.zeros((len(soft), _STATES), dtype=np.int8)
@@ -88,4 +102,64 @@ def decode(soft: np.ndarray) -> int:
     for t in range(len(soft) - 1, -1, -1):
         bits[t] = _BIT_IN[state]
         state = int(_PREV[choice[t, state], state])
-    return from_bits(bits[:PAYLOAD_BITS])
+    return bits
+
+
+def _runner_up(soft: np.ndarray, bits: np.ndarray) -> float:
+    """The best metric of any path whose payload differs from ``bits``: the best of the 32
+    trellis runs that each force one payload bit to its other value."""
+    n = PAYLOAD_BITS
+    metric = np.full((n, _STATES), -np.inf)
+    metric[:, 0] = 0.0
+    for t, s in enumerate(soft):
+        cand = (metric[:, _PREV] + (_SIGNS @ s)[None]).max(axis=1)  # (n, states)
+        if t < n:
+            cand[t, bits[t] == _BIT_IN] = -np.inf
+        metric = cand
+    return float(metric[:, 0].max())
+
+
+def _scale(soft: np.ndarray) -> float:
+    """The average size of a received soft value (erased ones, exactly zero, do not count)."""
+    received = np.abs(soft[soft != 0])
+    return float(received.mean()) if received.size else 0.0
+
+
+def decode_margin(soft: np.ndarray) -> tuple[int, float]:
+    """The maximum-likelihood payload and its margin over every other payload, in average
+    received bits (0 when the soft values cannot tell it from another)."""
+    soft = np.asarray(soft, dtype=np.float64).reshape(-1, len(GENERATORS))
+    bits = _viterbi(soft)
+    scale = _scale(soft)
+    if scale == 0.0:
+        return from_bits(bits[:PAYLOAD_BITS]), 0.0
+    best = float(np.sum(soft.ravel() * (2.0 * encode(from_bits(bits[:PAYLOAD_BITS])) - 1.0)))
+    return from_bits(bits[:PAYLOAD_BITS]), max(0.0, best - _runner_up(soft, bits)) / scale
+
+
+@lru_cache(maxsize=1)
+def _generator_matrix() -> np.ndarray:
+    """(PAYLOAD_BITS, CODED_BITS): the code is linear, so a payload's coded bits are the XOR of
+    the rows of its one bits."""
+    return np.stack([encode(1 << (PAYLOAD_BITS - 1 - i)) for i in range(PAYLOAD_BITS)])
+
+
+def deficits(soft: np.ndarray, payloads: np.ndarray) -> np.ndarray:
+    """How far each of ``payloads`` falls behind the best payload on ``soft``, in average
+    received bits (0: as likely as the best; about half the received bits: unrelated)."""
+    soft = np.asarray(soft, dtype=np.float64).ravel()
+    payloads = np.asarray(payloads, dtype=np.int64)
+    scale = _scale(soft)
+    if scale == 0.0 or payloads.size == 0:
+        return np.zeros(len(payloads))
+    shifts = np.arange(PAYLOAD_BITS - 1, -1, -1, dtype=np.int64)
+    matrix = _generator_matrix().astype(np.float32)
+    best_payload, _ = decode_margin(soft)
+    best = float(np.sum(soft * (2.0 * encode(best_payload) - 1.0)))
+    out = np.empty(len(payloads))
+    for start in range(0, len(payloads), 65536):  # bounded memory for a million-item table
+        chunk = payloads[start : start + 65536]
+        bits = ((chunk[:, None] >> shifts[None, :]) & 1).astype(np.float32)
+        coded = np.mod(bits @ matrix, 2.0)
+        out[start : start + len(chunk)] = (best - (2.0 * coded - 1.0) @ soft) / scale
+    return np.maximum(out, 0.0)

@@ -68,13 +68,15 @@ class Strength:
 @dataclass(frozen=True)
 class Detection:
     """What detection found: z-score of the sync, confidence 0..1, decoded payload (None when
-    not detected)."""
+    not detected, or when the clip carries too little of the mark to rule out another payload:
+    ``payload_margin`` under ``payload.MIN_MARGIN``; ``lookup.resolve`` may still settle it)."""
 
     detected: bool
     z: float
     confidence: float
     payload: int | None
     offset_s: float | None = None
+    payload_margin: float = 0.0
     soft_bits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
@@ -334,10 +336,11 @@ def detect(
     on = ~sync
     # Positive soft value: the projection sits on the lattice of a 1 (half a step off).
     soft = np.bincount(p.bit[on], (-cos[:, on]).sum(axis=0), minlength=codec.CODED_BITS)
-    value = codec.decode(soft) if detected else None
+    value, margin = codec.decode_margin(soft) if detected else (None, 0.0)
+    certain = value if margin >= codec.MIN_MARGIN else None
     # Column ``col`` holds the instances whose block starts at chip col - BLOCK_CHIPS.
     offset_s = ((col * PHASES + ph) % (BLOCK_CHIPS * PHASES)) * CHIP_S / PHASES
-    return Detection(detected, z, confidence, value, offset_s, soft)
+    return Detection(detected, z, confidence, certain, offset_s, margin, soft)
 
 
 def _score(cos: np.ndarray, w: np.ndarray, sync: np.ndarray) -> np.ndarray:

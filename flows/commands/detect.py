@@ -59,6 +59,8 @@ def detect(
         line = f"{r['path']}: {verdict} (confidence {r['confidence']:.4f}, z {r['z']:.1f})"
         if r["payload"] is not None:
             line += f" payload {r['payload']:#010x}"
+        elif r["detected"]:
+            line += f" payload uncertain (margin {r['payload_margin']:.1f}: too little of the mark)"
         for m in r.get("matches", []):
             line += f" -> run {m['run_id']} item {m['id']}"
         if lookup and r["detected"] and not r.get("matches"):

@@ -44,3 +44,22 @@ def test_the_code_corrects_noisy_and_missing_soft_bits():
         assert np.mean(np.sign(raw) != np.sign(soft)) > 0.05
         errors += bin(codec.decode(raw) ^ value).count("1")
     assert errors / (50 * 32) < 0.01
+
+
+def test_a_clean_codeword_is_ahead_of_every_other_payload_by_the_free_distance():
+    value = 0xCAFEBABE
+    decoded, margin = codec.decode_margin(2.0 * codec.encode(value) - 1.0)
+    # The K=7 rate-1/3 code's free distance is 15 coded bits; each costs two units of metric.
+    assert decoded == value and margin == pytest.approx(30.0)
+
+
+def test_erased_bits_that_cannot_tell_two_payloads_apart_give_no_certain_payload():
+    value = 0xCAFEBABE
+    soft = 2.0 * codec.encode(value) - 1.0
+    soft[-24:] = 0.0  # the last 8 trellis steps never received: the last payload bits are open
+    _, margin = codec.decode_margin(soft)
+    assert margin < codec.MIN_MARGIN
+    behind = codec.deficits(soft, np.array([value, value ^ 1, value ^ 0x80000000, 12345]))
+    # The true payload and its twin in the last bit fit equally; a change early on does not.
+    assert behind[0] == behind[1] == 0.0
+    assert behind[2] > 10 and behind[3] > 10

@@ -48,6 +48,7 @@ from flows.credentials import Sealed, restore, seal
 from flows.outcome import GateFailed
 from flows.prepare import check_readable, check_scheduler, open_store, resolve_run
 from flows.progress import gather
+from flows.revocation import record, withhold_revoked
 from flows.shards import ShardJob, run_shards
 from flows.signing import c2pa_material, load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
@@ -235,6 +236,7 @@ def _audiobook_run(
     watermark = watermark_settings(cfg.watermark, logger)  # a bad key fails before any work
     books = read_books(book_or_folder, cfg)
     listing = _log_chapters(books, logger)
+    withheld = withhold_revoked(store, cfg.consent, "audiobook", logger)
     registry = registry_store(cfg.consent.registry_url, store)
     plan = build_plan(cfg, generator, books, marks_of(watermark), registry)
     done = runs.completed(store, plan.run_id)
@@ -312,6 +314,7 @@ def _audiobook_run(
         "items": f"{layout.items_dir(plan.run_id)}/",
         "workers": sorted({s["worker"] for s in result["summaries"]}),
     }
+    record(summary, withheld)
     if watermark is not None:  # before the commit: the signed listing covers it
         summary["watermark"] = write_lookup(store, plan.run_id, df, watermark)
     html_rel = layout.audiobook_report(plan.run_id)

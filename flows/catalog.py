@@ -16,12 +16,13 @@ from audio_synth_core.pipeline import changes, planning, runs, stats
 from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
-from audio_synth_core.voices import consent, revocation
+from audio_synth_core.voices import consent
 from audio_synth_core.watermark.lookup import ITEM_COLUMNS
 from flows import tracking
 from flows.credentials import restore
 from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
 from flows.prepare import open_store, resolve_run, validator_specs
+from flows.revocation import record, withhold_revoked
 from flows.shards import ShardJob, run_shards
 from flows.signing import load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
@@ -101,24 +102,7 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
     validators = validator_specs(cfg.validation)
     signer = load_signer(cfg.provenance, logger)  # a bad key fails before any work
     watermark = watermark_settings(cfg.watermark, logger)  # so does a bad watermark key
-    # A revoked consent first: the previous run's audio made with it is withheld before anything
-    # else, even when this run then fails its own consent check.
-    withheld = revocation.sweep(
-        store,
-        planning.registry_of(cfg, store),
-        runs.latest_run_id(store, "catalog"),
-        cfg.consent.on_revoked,
-    )
-    if withheld:
-        logger.warning(
-            "consent %s revoked: %s %d items of run %s made with %s (audit: %s)",
-            ", ".join(withheld["consent_ids"]),
-            "quarantined" if withheld["action"] == "quarantine" else "removed",
-            withheld["items"],
-            withheld["from_run_id"],
-            ", ".join(withheld["personas"]),
-            withheld["audit"],
-        )
+    withheld = withhold_revoked(store, cfg.consent, "catalog", logger)
     # Same catalog bytes and config as the last finished run: that run is the answer, and the
     # catalog need not be planned row by row (a no-op nightly run at any size costs one hash).
     key = planning.plan_key(cfg, generator, marks_of(watermark))
@@ -169,11 +153,9 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
     # Part by part: the driver never holds a whole run's items for its own bookkeeping.
     metrics = _metrics(stats.item_totals(store, plan.run_id), result["summaries"], wall_s)
     metrics["shards_run"] = len(pending)
-    metrics["items_withheld_consent"] = withheld["items"] if withheld else 0
     workers = sorted({s["worker"] for s in result["summaries"]})
     summary: dict[str, Any] = {"metrics": metrics, "workers": workers}
-    if withheld:
-        summary["consent_revoked"] = withheld
+    record(summary, withheld)
     assessed = None
     if cfg.validation.enabled:
         _, assessment, urls = assess_run(store, plan.run_id, cfg.validation)

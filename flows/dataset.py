@@ -38,6 +38,7 @@ from flows.compute import dask_runner
 from flows.credentials import Sealed, restore, seal
 from flows.prepare import open_store, resolve_run, validator_specs
 from flows.progress import gather
+from flows.revocation import record, withhold_revoked
 from flows.shards import ShardJob, run_shards
 from flows.signing import load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
@@ -131,6 +132,7 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
     signer = load_signer(spec.provenance, logger)  # a bad key fails before any work
     watermark = watermark_settings(spec.watermark, logger)  # so does a bad watermark key
     validators = validators_json(spec)
+    withheld = withhold_revoked(store, spec.consent, "dataset", logger)
     registry = registry_store(spec.consent.registry_url, store)
     plan = build_plan(spec, generator, marks_of(watermark), registry)
     done = runs.completed(store, plan.run_id)
@@ -171,6 +173,7 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
         "generation_wall_s": generate_s, "wall_s": wall_s, "shards_run": len(pending),
         "dataset_shards_run": len(todo),
     }  # fmt: skip
+    record(summary, withheld)
     if watermark is not None:  # before the commit: the signed listing covers it
         clean = runs.read_items(store, plan.run_id)
         summary["watermark"] = write_lookup(store, plan.run_id, clean, watermark)

@@ -1,8 +1,12 @@
 """What a revoked consent does to audio already made: the next run into an output finds the items of
-the previous complete run that were spoken with a persona whose consent is now revoked, and moves
-their audio under ``quarantine/`` (kept, never delivered, still auditable) or deletes it, writing
-one audit entry. Items whose audio is already gone are not counted again, so the sweep is
-idempotent: a run that is retried after it moved some files finishes the rest.
+the previous complete run (of its own kind) that were spoken with a persona whose consent is now
+revoked, and moves their audio under ``quarantine/`` (kept, never delivered, still auditable) or
+deletes it, writing one audit entry.
+
+What was made from those items goes with them: a dataset run's augmented copies of the clips and
+its exports (which bundle the audio); an audiobook run's chapters with a chunk in that voice and
+every edition of the book holding such a chapter. Files already gone are not counted again, so
+the sweep is idempotent: a run that is retried after it moved some files finishes the rest.
 """
 
 from __future__ import annotations
@@ -66,6 +70,65 @@ def affected_items(
     return rows, revoked
 
 
+def _files_under(store: Store, folder: str) -> list[str]:
+    """Every file under ``folder`` (relative to the root; none when it does not exist)."""
+    root = store.path("").rstrip("/")
+    try:
+        found = store.fs.find(store.path(folder))
+    except FileNotFoundError:
+        return []
+    return sorted(p[len(root) + 1 :] for p in found if p.startswith(f"{root}/"))
+
+
+def _dataset_derived(store: Store, run_id: str, ids: set[str]) -> list[str]:
+    """A dataset run's augmented copies of the clips ``ids`` and, when there are any, its
+    exports (every export format bundles the clips' audio)."""
+    folder = layout.dataset_dir(run_id)
+    parts = [f"{folder}/{n}" for n in store.list(folder) if n.endswith(".parquet")]
+    if not parts:  # not a dataset run
+        return []
+    copies: dict[str, None] = {}  # ordered, each once: a clip is in the dataset once per use
+    for part in parts:
+        for r in store.read_table(part).select(["clean_id", "audio_path"]).to_pylist():
+            if r["clean_id"] in ids and r["audio_path"]:
+                copies[r["audio_path"]] = None
+    return [*copies, *_files_under(store, layout.dataset_export_dir(run_id))]
+
+
+def _audiobook_derived(store: Store, run_id: str, ids: set[str]) -> list[str]:
+    """An audiobook run's chapters with a chunk among ``ids`` and the editions holding them."""
+    rel = layout.manifest(run_id)
+    manifest = store.read_json(rel) if store.exists(rel) else {}
+    out: list[str] = []
+    for book in manifest.get("books") or []:
+        hit = False
+        for chapter in book.get("chapters") or []:
+            done = layout.audiobook_chapter_done(book["book_id"], chapter["key"])
+            if not store.exists(done):
+                continue
+            record = store.read_json(done)
+            used = {c.get("used_id") for c in record.get("checks") or []}
+            if ids & (set(record.get("chunk_ids") or []) | used):
+                hit = True
+                out += _files_under(
+                    store, layout.audiobook_chapter_dir(book["book_id"], chapter["key"])
+                )
+        if hit and book.get("book_json"):
+            out += _files_under(store, book["book_json"].rsplit("/", 1)[0])
+    return out
+
+
+def _withhold(store: Store, rel: str, action: Action) -> bool:
+    """Move ``rel`` under quarantine/ (or delete it); False when it is already gone."""
+    if not store.exists(rel):
+        return False
+    if action == "quarantine":
+        store.move(rel, layout.quarantine(rel))
+    else:
+        store.fs.rm(store.path(rel))
+    return True
+
+
 def sweep(
     store: Store,
     registry: Store,
@@ -73,27 +136,35 @@ def sweep(
     action: Action = "quarantine",
     now: dt.datetime | None = None,
 ) -> dict[str, Any] | None:
-    """Quarantine (or remove) the audio of ``run_id``'s items made with a revoked consent; one
-    audit entry in the registry. Returns what was done (None: nothing to do)."""
+    """Quarantine (or remove) the audio of ``run_id``'s items made with a revoked consent, and
+    what was made from it; one audit entry in the registry. Returns what was done (None:
+    nothing to do)."""
     if not run_id or not any(r.revoked_at for r in consent.list_records(registry)):
         return None  # the common case costs one listing, not a read of the previous run
     items = run_items(store, run_id)
     if items is None:
         return None
     rows, revoked = affected_items(items, registry, now)
-    done = []
-    for row in rows:
-        rel = row.get("audio_path") or layout.audio(row["id"], row["audio_format"])
-        if not store.exists(rel):  # already withheld by an earlier sweep
-            continue
-        if action == "quarantine":
-            store.move(rel, layout.quarantine(rel))
-        else:
-            store.fs.rm(store.path(rel))
-        done.append(row)
-    if not done:
+    if not rows:
         return None
-    used = sorted({r["persona"] for r in done})
+    done = [
+        row
+        for row in rows
+        if _withhold(
+            store, row.get("audio_path") or layout.audio(row["id"], row["audio_format"]), action
+        )
+    ]
+    affected = {r["id"] for r in rows}
+    # The markers (chapter.json, book.json) go last: a sweep cut short finds the chapter again
+    # through them and finishes it.
+    derived = sorted(
+        _dataset_derived(store, run_id, affected) + _audiobook_derived(store, run_id, affected),
+        key=lambda rel: rel.endswith(("chapter.json", "book.json")),
+    )
+    files = [rel for rel in derived if _withhold(store, rel, action)]
+    if not done and not files:
+        return None
+    used = sorted({r["persona"] for r in rows})
     ids = [r["id"] for r in done]
     entry = consent.audit(
         registry,
@@ -104,11 +175,14 @@ def sweep(
         personas=used,
         consent_ids=sorted({revoked[p] for p in used}),
         items=ids,
+        files=files,
     )
     return {
         "action": action,
         "items": len(ids),
         "item_ids": ids[:MANIFEST_IDS],
+        "files": len(files),  # made from those items: chapters, editions, copies, exports
+        "file_paths": files[:MANIFEST_IDS],
         "personas": used,
         "consent_ids": sorted({revoked[p] for p in used}),
         "from_run_id": run_id,

@@ -9,7 +9,7 @@ A clip shorter than the mark's block carries only part of the coded bits; the re
 (erased). Decoding then also measures the margin: how far the best payload's evidence is ahead of
 every other payload's, in units of the average received bit. With a margin under MIN_MARGIN the
 received bits cannot tell two payloads apart, so no payload is claimed; a run's lookup table
-can still settle it, since of the payloads that fit the evidence usually one belongs to the run
+can still settle it: of the payloads that fit the evidence, usually one belongs to the run
 (``lookup.resolve``).
 """
 

@@ -175,17 +175,19 @@ class _Synth:
     """The clip's STFT at its own rate, to turn a change of band power per cell into audio."""
 
     def __init__(self, x: np.ndarray, rate: int) -> None:
-        # A window near one chip long whose length FFTs fast (706 at 22.05 kHz is 2 x 353).
+        # A window near one chip long whose length FFTs fast (704 = 64 x 11 at 22.05 kHz).
         self.win = win = 4 * next_fast_len(round(CHIP_S * rate / 4))
         self.hop = hop = win // 4
         self.pad = win
         self.length = len(x)
         frames = _frames(np.pad(x, (win, win)), win, hop)
         self.window = np.hanning(win + 1)[:win]
-        self.spec = rfft(frames * self.window, axis=1)
         band = _band_of_bins(win, rate)
-        self.in_band = band >= 0
-        self.cols = band[self.in_band]
+        inside = np.flatnonzero(band >= 0)  # the marked bins: one contiguous run
+        self.bins = slice(int(inside[0]), int(inside[-1]) + 1)
+        self.cols = band[self.bins]
+        # Only the marked bins are kept: the mark is the clip's own in-band content, re-weighted.
+        self.spec = rfft(frames * self.window, axis=1)[:, self.bins]
         centre_s = (np.arange(len(frames)) * hop - win + win / 2) / rate
         self.chip = np.floor(centre_s / CHIP_S).astype(np.int64)
         self.valid = (centre_s >= 0) & (centre_s < len(x) / rate)
@@ -194,10 +196,12 @@ class _Synth:
     def mark(self, change: np.ndarray) -> np.ndarray:
         """Audio that moves each cell's band power by ``change`` nepers (added to the clip)."""
         rows = np.clip(self.chip, 0, self.n_chips - 1)
-        gain = np.zeros(self.spec.shape)
-        cell = change[rows][:, self.cols] * self.valid[:, None]
-        gain[:, self.in_band] = np.expm1(cell / 2)  # power -> magnitude
-        frames = irfft(self.spec * gain, n=self.win, axis=1) * self.window
+        gain = np.expm1(change[rows][:, self.cols] / 2) * self.valid[:, None]  # power -> magnitude
+        moved = np.flatnonzero(gain.any(axis=1))  # frames with no change (pauses) add nothing
+        spec = np.zeros((len(moved), self.win // 2 + 1), dtype=self.spec.dtype)
+        spec[:, self.bins] = self.spec[moved] * gain[moved]
+        frames = np.zeros((len(gain), self.win))
+        frames[moved] = irfft(spec, n=self.win, axis=1) * self.window
         out = _overlap_add(frames, self.hop, self.length + 2 * self.pad)
         return out[self.pad : self.pad + self.length]
 
@@ -245,14 +249,11 @@ def _log_cells(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _overlap_add(frames: np.ndarray, hop: int, length: int) -> np.ndarray:
     win = frames.shape[1]
+    k = win // hop  # hop divides the window: every k-th frame abuts the previous one
     out = np.zeros(max(length, (len(frames) - 1) * hop + win))
-    for i in range(win // hop):  # hop divides the window: add frames in non-overlapping groups
-        group = frames[i :: win // hop]
-        starts = (np.arange(len(group)) * (win // hop) + i) * hop
-        flat = np.zeros(len(out) + win)
-        idx = starts[:, None] + np.arange(win)[None, :]
-        flat[idx.ravel()] = group.ravel()
-        out += flat[: len(out)]
+    for i in range(k):
+        run = frames[i::k].ravel()  # frames i, i + k, ... laid end to end from i * hop
+        out[i * hop : i * hop + run.size] += run
     # Hann analysis x Hann synthesis at 75 % overlap sums to 1.5.
     return out[:length] / 1.5
 
@@ -267,10 +268,11 @@ def _log_grid(
     hop = win // phases
     frames = _frames(x, win, hop)
     window = np.hanning(win + 1)[:win]
-    power = np.abs(rfft(frames * window, axis=1)) ** 2
     band = _band_of_bins(win, DETECT_RATE_HZ)
-    onehot = (band[:, None] == np.arange(N_BANDS)[None, :]).astype(np.float64)
-    e = power @ onehot
+    used = band >= 0  # only the marked bands' bins: a third of the spectrum
+    spec = rfft(frames * window, axis=1)[:, used]
+    onehot = (band[used, None] == np.arange(N_BANDS)[None, :]).astype(np.float64)
+    e = (spec.real**2 + spec.imag**2) @ onehot
     n_chips = len(frames) // phases
     grid = np.stack([e[ph::phases][:n_chips] for ph in range(phases)])
     # The loud level: from cells within 30 dB of the loudest only, so room tone, noise or
@@ -304,32 +306,27 @@ def detect(
     if grid.shape[1] < BLOCK_CHIPS // 2:
         return Detection(False, 0.0, 0.0, None)
     sync = p.bit < 0
-    tables: dict[int, tuple] = {}
-
-    def phase(ph: int) -> tuple:
-        if ph not in tables:
-            tables[ph] = _phase_sums(grid[ph], live[ph], p)
-        return tables[ph]
-
     # Coarse to fine: every chip offset at 8 ms phases, then 2 ms steps around the best few.
-    coarse = []
-    for ph in range(0, PHASES, COARSE):
-        z = _score(*_group_cos(phase(ph), p, step), sync)
-        coarse.extend((float(z[c]), int(c) * PHASES + ph) for c in np.argsort(z)[-CANDIDATES:])
-    best = (-np.inf, 0, 0, None)
-    seen = set()
-    for _, start in sorted(coarse)[-CANDIDATES:]:
-        for d in range(-(COARSE - 1), COARSE):
-            at = (start + d) % (BLOCK_CHIPS * PHASES)
-            if at in seen:
-                continue
-            seen.add(at)
-            col, ph = divmod(at, PHASES)
-            cos, w = _group_cos(phase(ph), p, step, np.array([col]))
-            z = float(_score(cos, w, sync)[0])
-            if z > best[0]:
-                best = (z, ph, col, cos[:, 0] * w[:, 0])
-    z, ph, col, cos = best
+    # An alignment ``at`` is chip offset * PHASES + phase; a pass scores many at once (the
+    # coarse one phase by phase: its temporaries grow with the file's length).
+    coarse_phases = np.arange(0, PHASES, COARSE)
+    tables = _phase_sums(grid, live, p, coarse_phases)
+    at = np.arange(BLOCK_CHIPS)[None, :] * PHASES + coarse_phases[:, None]
+    z = np.concatenate([_score(*_group_cos(tables, p, step, row), sync) for row in at])
+    best_first = sorted(zip(z.tolist(), at.ravel().tolist(), strict=True))[-CANDIDATES:]
+    fine = list(
+        dict.fromkeys(
+            (start + d) % (BLOCK_CHIPS * PHASES)
+            for _, start in best_first
+            for d in range(-(COARSE - 1), COARSE)
+        )
+    )
+    at = np.array(fine)
+    cos, w = _group_cos(_phase_sums(grid, live, p, np.unique(at % PHASES)), p, step, at)
+    z = _score(cos, w, sync)
+    k = int(np.argmax(z))
+    col, ph = divmod(int(at[k]), PHASES)
+    z, cos = float(z[k]), cos[:, k] * w[:, k]
     n_tests = PHASES * BLOCK_CHIPS
     confidence = float(max(0.0, 1.0 - n_tests * ndtr(-z)))
     detected = z >= threshold_z
@@ -354,39 +351,46 @@ def _score(cos: np.ndarray, w: np.ndarray, sync: np.ndarray) -> np.ndarray:
 
 
 def _group_cos(
-    sums: tuple, p: Pattern, step: float, columns: np.ndarray | None = None
+    tables: tuple, p: Pattern, step: float, at: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """cos(2 pi (projection / step - dither)) and weight of every group instance whose block
-    starts at chip ``base`` for every base from -BLOCK_CHIPS: (reps, BLOCK_CHIPS, G) each,
-    column j holding the blocks that start at a chip = j mod BLOCK_CHIPS."""
-    reps, sums, lives, inside = sums
-    first = p.chips[:, 0]
-    cols = np.arange(len(p.bit))
-    cols_in_block = np.arange(BLOCK_CHIPS) if columns is None else columns
-    starts = (np.arange(reps)[:, None] * BLOCK_CHIPS + cols_in_block[None, :]).ravel()
-    bases = starts[:, None] + first[None, :]  # padded base + first chip
-    proj = (sums[bases, cols] - sums[bases + 2, cols]) / p.chips.shape[1]
-    frac = (lives[bases, cols] + lives[bases + 2, cols]) / p.chips.shape[1]
-    whole = inside[bases, cols] * inside[bases + 2, cols]
-    w = np.where(frac >= 0.5, frac, 0.0) * whole
+    """cos(2 pi (projection / step - dither)) and weight of every group instance at each
+    alignment ``at`` (chip offset * PHASES + phase, the phase among the tables'): (reps,
+    len(at), G) each; column k holds the blocks that start at a chip = at[k] // PHASES mod
+    BLOCK_CHIPS."""
+    reps, phases, sums, lives, inside = tables
+    n_rows, n_groups = sums.shape[1], len(p.bit)
+    cols, ph = np.divmod(np.asarray(at), PHASES)
+    slot = np.searchsorted(phases, ph)  # where each alignment's phase sits in the tables
+    starts = np.arange(reps)[:, None] * BLOCK_CHIPS + cols[None, :]  # (reps, K), padded
+    bases = starts[:, :, None] + p.chips[None, None, :, 0]  # (reps, K, G): first chip
+    # Flat indices into the (phase, row, group) tables: one gather per table and chip.
+    flat = (slot[None, :, None] * n_rows + bases) * n_groups + np.arange(n_groups)
+    later = flat + 2 * n_groups  # the group's second chip, two rows on
+    sums, lives = sums.ravel(), lives.ravel()
+    proj = (sums[flat] - sums[later]) / p.chips.shape[1]
+    frac = (lives[flat] + lives[later]) / p.chips.shape[1]
+    w = np.where(frac >= 0.5, frac, 0.0) * (inside[bases] * inside[bases + 2])
     cos = np.where(w > 0, np.cos(2 * np.pi * (proj / step - p.dither)), 0.0)
-    shape = (reps, len(cols_in_block), len(p.bit))
-    return cos.reshape(shape), w.reshape(shape)
+    return cos, w
 
 
-def _phase_sums(grid: np.ndarray, live: np.ndarray, p: Pattern) -> tuple:
-    """One phase's padded per-chip signed band sums and live counts for every group."""
-    n_chips = len(grid)
+def _phase_sums(grid: np.ndarray, live: np.ndarray, p: Pattern, phases: np.ndarray) -> tuple:
+    """For each of ``phases``: padded per-chip signed band sums and live counts of every group
+    ((len(phases), rows, G) each), and which rows are inside the clip (rows,)."""
+    n_chips = grid.shape[1]
     reps = -(-n_chips // BLOCK_CHIPS) + 1
     # A group's projection is its first chip's signed band sum minus its second's (same bands,
     # opposite signs): one matrix product gives every chip's sum for every group.
     signed, count = _band_weights(p)
-    pad = np.zeros((BLOCK_CHIPS, len(p.bit)))
-    tail = np.zeros((reps * BLOCK_CHIPS - n_chips + 2, len(p.bit)))
-    sums = np.concatenate([pad, grid @ signed, tail])
-    lives = np.concatenate([pad, live.astype(np.float64) @ count, tail])
-    inside = np.concatenate([pad, np.ones((n_chips, len(p.bit))), tail])
-    return reps, sums, lives, inside
+    rows = BLOCK_CHIPS + reps * BLOCK_CHIPS + 2  # a block of padding before, the tail after
+    inner = slice(BLOCK_CHIPS, BLOCK_CHIPS + n_chips)
+    sums = np.zeros((len(phases), rows, len(p.bit)))
+    lives = np.zeros_like(sums)
+    sums[:, inner] = grid[phases] @ signed
+    lives[:, inner] = live[phases].astype(np.float64) @ count
+    inside = np.zeros(rows)
+    inside[inner] = 1.0
+    return reps, np.asarray(phases), sums, lives, inside
 
 
 @lru_cache(maxsize=8)

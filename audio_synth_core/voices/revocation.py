@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audio_synth_core.config.secrets import redact_url
+from audio_synth_core.pipeline.stats import read_columns
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
 from audio_synth_core.voices import consent, personas
@@ -83,16 +84,12 @@ def _files_under(store: Store, folder: str) -> list[str]:
 def _dataset_derived(store: Store, run_id: str, ids: set[str]) -> list[str]:
     """A dataset run's augmented copies of the clips ``ids`` and, when there are any, its
     exports (every export format bundles the clips' audio)."""
-    folder = layout.dataset_dir(run_id)
-    parts = [f"{folder}/{n}" for n in store.list(folder) if n.endswith(".parquet")]
-    if not parts:  # not a dataset run
+    made = read_columns(store, run_id, ["clean_id", "audio_path"], layout.dataset_dir(run_id))
+    if made.empty:  # not a dataset run
         return []
-    copies: dict[str, None] = {}  # ordered, each once: a clip is in the dataset once per use
-    for part in parts:
-        for r in store.read_table(part).select(["clean_id", "audio_path"]).to_pylist():
-            if r["clean_id"] in ids and r["audio_path"]:
-                copies[r["audio_path"]] = None
-    return [*copies, *_files_under(store, layout.dataset_export_dir(run_id))]
+    mine = made.loc[made["clean_id"].isin(ids) & made["audio_path"].notna(), "audio_path"]
+    # Each once, in order: a clip is in the dataset once per use.
+    return [*dict.fromkeys(mine), *_files_under(store, layout.dataset_export_dir(run_id))]
 
 
 def _audiobook_derived(store: Store, run_id: str, ids: set[str]) -> list[str]:

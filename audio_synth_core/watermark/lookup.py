@@ -70,8 +70,10 @@ def resolve(table: pa.Table | None, found: Detection) -> tuple[int | None, list[
     only when that is one)."""
     if not found.detected or table is None or table.num_rows == 0:
         return found.payload, []
-    if found.payload is not None or found.soft_bits is None:
-        return found.payload, find(table, found.payload) if found.payload is not None else []
+    if found.payload is not None:
+        return found.payload, find(table, found.payload)
+    if found.soft_bits is None:
+        return None, []
     payloads = pc.unique(table.column("watermark_payload")).drop_null().to_numpy()
     near = payloads[codec.deficits(found.soft_bits, payloads) < TOLERANCE]
     hit = pc.is_in(table.column("watermark_payload"), pa.array(near, pa.int64()))

@@ -130,11 +130,11 @@ def decode_margin(soft: np.ndarray) -> tuple[int, float]:
     received bits (0 when the soft values cannot tell it from another)."""
     soft = np.asarray(soft, dtype=np.float64).reshape(-1, len(GENERATORS))
     bits = _viterbi(soft)
-    scale = _scale(soft)
+    value, scale = from_bits(bits[:PAYLOAD_BITS]), _scale(soft)
     if scale == 0.0:
-        return from_bits(bits[:PAYLOAD_BITS]), 0.0
-    best = float(np.sum(soft.ravel() * (2.0 * encode(from_bits(bits[:PAYLOAD_BITS])) - 1.0)))
-    return from_bits(bits[:PAYLOAD_BITS]), max(0.0, best - _runner_up(soft, bits)) / scale
+        return value, 0.0
+    best = float(np.sum(soft.ravel() * (2.0 * encode(value) - 1.0)))
+    return value, max(0.0, best - _runner_up(soft, bits)) / scale
 
 
 @lru_cache(maxsize=1)
@@ -154,7 +154,8 @@ def deficits(soft: np.ndarray, payloads: np.ndarray) -> np.ndarray:
         return np.zeros(len(payloads))
     shifts = np.arange(PAYLOAD_BITS - 1, -1, -1, dtype=np.int64)
     matrix = _generator_matrix().astype(np.float32)
-    best_payload, _ = decode_margin(soft)
+    # The best payload only (its margin is not needed): one trellis run, not 33.
+    best_payload = from_bits(_viterbi(soft.reshape(-1, len(GENERATORS)))[:PAYLOAD_BITS])
     best = float(np.sum(soft * (2.0 * encode(best_payload) - 1.0)))
     out = np.empty(len(payloads))
     for start in range(0, len(payloads), 65536):  # bounded memory for a million-item table

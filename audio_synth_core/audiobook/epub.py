@@ -9,6 +9,7 @@ files). Without a TOC every spine document is a chapter titled by its first head
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import tempfile
 import warnings
@@ -116,7 +117,21 @@ def blocks_of(html: bytes) -> tuple[list[tuple[str, str]], int]:
 
 def _toc_titles(book: Any) -> dict[str, str]:
     """href (without fragment) -> title of the first TOC entry pointing into it."""
+    from ebooklib import epub
+
     titles: dict[str, str] = {}
+    names = {unquote(item.get_name()) for item in book.get_items()}
+    # ebooklib resolves an EPUB 3 nav's hrefs against the package but passes an EPUB 2 NCX's
+    # through as written, relative to the NCX file: an NCX not beside the package (Misc/toc.ncx,
+    # hrefs ../Text/...) would match no document and merge the whole book into one chapter.
+    ncx = next((item for item in book.get_items() if isinstance(item, epub.EpubNcx)), None)
+    ncx_dir = posixpath.dirname(unquote(ncx.get_name())) if ncx is not None else ""
+
+    def resolve(href: str) -> str:
+        path = unquote(href.split("#")[0])
+        if path in names or not ncx_dir:
+            return path
+        return posixpath.normpath(posixpath.join(ncx_dir, path))
 
     def walk(entries: Any) -> None:
         for entry in entries:
@@ -131,7 +146,7 @@ def _toc_titles(book: Any) -> dict[str, str]:
         href = getattr(entry, "href", None)
         title = getattr(entry, "title", None)
         if href and title:
-            titles.setdefault(unquote(href.split("#")[0]), normalize(title))
+            titles.setdefault(resolve(href), normalize(title))
 
     walk(book.toc or [])
     return titles

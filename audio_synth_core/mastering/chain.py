@@ -32,8 +32,11 @@ OVERSAMPLE_MARGIN = 32  # samples of context kept either side of a block (>= FIR
 SUB_BLOCK = 1024  # quiet sub-blocks of this size skip the oversampling
 # Limiter: the gain that just meets the ceiling is held for HOLD_S either side of a peak, then
 # smoothed by a moving average of SMOOTH_S (<= 2 * HOLD_S, so the ceiling still holds exactly).
-HOLD_S = 0.010
-SMOOTH_S = 0.010
+# 5 ms each (was 10): same perceived quality (PESQ of limited vs unlimited 4.41 vs 4.43 on 40
+# espeak clips), less energy taken (residual -15.7 vs -14.4 dB), and gain dips short enough that
+# the watermark's gain-invariant cells survive (ACX chain detection 0.985 vs 0.925, 200 clips).
+HOLD_S = 0.005
+SMOOTH_S = 0.005
 # Room tone: white noise through a gentle band-pass (a quiet room's floor, not a hiss).
 ROOM_TONE_BAND_HZ = (80.0, 6000.0)
 ROOM_TONE_WARMUP_S = 0.2

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audio_synth_core.watermark import embedder, scheme
 from audio_synth_core.watermark import payload as payload_codec
-from audio_synth_core.watermark import scheme
 from audio_synth_core.watermark.keys import WatermarkKey, key_from_text, new_key_text
 from audio_synth_core.watermark.scheme import Detection, Strength
 
@@ -52,7 +52,7 @@ def mark(
 ) -> tuple[np.ndarray, int]:
     """``samples`` marked with the payload of ``item_id``, and that payload."""
     value = payload_codec.payload_of(item_id)
-    return scheme.embed(samples, rate, settings.key, value, settings.strength), value
+    return embedder.embed(samples, rate, settings.key, value, settings.strength), value
 
 
 def detect(

@@ -27,7 +27,9 @@ GENERATORS = (0o133, 0o171, 0o165)
 TAIL = CONSTRAINT - 1
 CODED_BITS = (PAYLOAD_BITS + TAIL) * len(GENERATORS)
 _STATES = 1 << TAIL
-MIN_MARGIN = 1.0  # in average received bits: another payload this close is not ruled out
+# In average received bits: another payload this close is not ruled out. Wrong decodes measured:
+# margin <= 0.8 on short clean clips (erased bits), up to 1.93 under +6 dB clipping (noisy bits).
+MIN_MARGIN = 2.0
 
 
 def payload_of(item_id: str) -> int:

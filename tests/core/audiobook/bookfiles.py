@@ -4,6 +4,7 @@ files. Texts are a few short sentences so narration takes seconds."""
 from __future__ import annotations
 
 import io
+import posixpath
 import zipfile
 from pathlib import Path
 
@@ -57,6 +58,65 @@ def make_epub(path: Path, chapters=CHAPTERS, title: str = "Sea Stories") -> Path
     book.add_item(epub.EpubNav())
     book.spine = ["nav", *items]
     epub.write_epub(str(path), book)
+    return path
+
+
+# An EPUB 2 book: (NCX title, in-text heading, paragraphs) per chapter, in reading order.
+EPUB2_CHAPTERS = [
+    (
+        "I. The Mill",
+        "Chapter One",
+        ["The mill stood by the river.", "It ground corn for the town."],
+    ),
+    ("II. The Miller", "Chapter Two", ["The miller rose before the sun."]),
+    ("III. The Flood", "Chapter Three", ["In spring the river rose and took the wheel."]),
+]
+
+
+def make_epub2(path: Path, chapters=EPUB2_CHAPTERS, ncx_folder: str = "") -> Path:
+    """An EPUB 2 book: a version 2.0 package whose only table of contents is toc.ncx (no nav
+    document), chapters under Text/ and listed in the manifest in reverse, so only the spine gives
+    the reading order. ``ncx_folder`` puts toc.ncx in a subfolder (its hrefs then start ``../``,
+    as NCX hrefs are relative to the NCX file)."""
+    import re
+
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("test-old-tales")
+    book.set_title("Old Tales")
+    book.set_language("en")
+    book.add_author("Test Author")
+    items = []
+    for i, (_, heading, paragraphs) in enumerate(chapters, start=1):
+        item = epub.EpubHtml(uid=f"chapter{i}", file_name=f"Text/chapter{i}.xhtml", lang="en")
+        body = f'<h1 id="c{i}">{heading}</h1>' + "".join(f"<p>{p}</p>" for p in paragraphs)
+        item.content = f"<html><body>{body}</body></html>"
+        items.append(item)
+    for item in reversed(items):
+        book.add_item(item)
+    up = "../" * len([part for part in ncx_folder.split("/") if part])
+    book.toc = [
+        epub.Link(f"{up}{item.file_name}#c{i}", title, f"navpoint-{i}")
+        for i, (item, (title, _, _)) in enumerate(zip(items, chapters, strict=True), start=1)
+    ]
+    book.add_item(epub.EpubNcx(file_name=posixpath.join(ncx_folder, "toc.ncx")))
+    book.spine = items
+    built = path.with_suffix(".epub3.epub")
+    epub.write_epub(str(built), book)
+    # ebooklib writes every package as EPUB 3: make it a 2.0 package without EPUB 3 metadata.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(built) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith(".opf"):
+                opf = data.decode("utf-8").replace('version="3.0"', 'version="2.0"')
+                opf = re.sub(r' prefix="[^"]*"', "", opf)
+                opf = re.sub(r"\s*<meta property=\"dcterms:modified\">[^<]*</meta>", "", opf)
+                data = opf.encode("utf-8")
+            zout.writestr(info, data)
+    built.unlink()
+    path.write_bytes(buf.getvalue())
     return path
 
 

@@ -11,6 +11,7 @@ from tests.core.audiobook.bookfiles import (
     make_corrupt_epub,
     make_drm_epub,
     make_epub,
+    make_epub2,
     make_image_only_epub,
     make_markdown_book,
 )
@@ -38,6 +39,27 @@ def test_epub_chapters_follow_nav_and_spine(tmp_path):
     assert book.chapters[3].skipped_reason == "no text (image only)"
     assert [c.number for c in book.narrated] == [1, 2, 5]
     assert book.words == 13 + 10 + 6
+
+
+@pytest.mark.parametrize("ncx_folder", ["", "Misc"])
+def test_epub2_chapters_follow_ncx_and_spine(tmp_path, ncx_folder):
+    import posixpath
+    import zipfile
+
+    path = make_epub2(tmp_path / "tales.epub", ncx_folder=ncx_folder)
+    with zipfile.ZipFile(path) as z:  # really EPUB 2: a 2.0 package, toc.ncx, no nav document
+        opf = z.read("EPUB/content.opf").decode()
+        assert 'version="2.0"' in opf and 'properties="nav"' not in opf
+        assert posixpath.join("EPUB", ncx_folder, "toc.ncx") in z.namelist()
+    book = read_book(find_books(str(path))[0])
+    assert book.title == "Old Tales" and book.author == "Test Author"
+    # Spine order and NCX titles; an in-text heading that differs from its title is read as text.
+    assert book.chapter_list() == [
+        {"number": 1, "title": "I. The Mill", "words": 14, "skipped": None},
+        {"number": 2, "title": "II. The Miller", "words": 8, "skipped": None},
+        {"number": 3, "title": "III. The Flood", "words": 11, "skipped": None},
+    ]
+    assert book.chapters[1].paragraphs == ("Chapter Two", "The miller rose before the sun.")
 
 
 @pytest.mark.parametrize(

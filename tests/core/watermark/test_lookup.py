@@ -7,8 +7,8 @@ import pandas as pd
 
 from audio_synth_core.store import layout
 from audio_synth_core.watermark import THRESHOLD_Z, WatermarkKey, detect, payload_codec
+from audio_synth_core.watermark.embedder import embed
 from audio_synth_core.watermark.lookup import lookup_table, resolve
-from audio_synth_core.watermark.scheme import embed
 from tests.factories import speech
 
 

@@ -73,6 +73,7 @@ def preview_catalog(
     from audio_synth_core.config.models import load_config
     from audio_synth_core.pipeline import planning
     from flows.prepare import check_readable, resolve
+    from flows.signing import item_marks
     from flows.watermarking import preview_marks
 
     cfg = resolve(config, RunConfig, load_config).with_overrides(**{"output.url": output})
@@ -80,8 +81,9 @@ def preview_catalog(
     generator = build_generator(cfg.generator.name, cfg.generator.params)
     with redacting(cfg):
         store = Store(cfg.output.url, cfg.output.storage_options)
-        # The marks a run would use (its key's fingerprint): the same item ids as the run.
-        plan = planning.build_plan(cfg, generator, store, marks=preview_marks(cfg.watermark))
+        # The marks a run would use (its key's fingerprint, C2PA): the same item ids as the run.
+        marks = item_marks(preview_marks(cfg.watermark), cfg.provenance)
+        plan = planning.build_plan(cfg, generator, store, marks=marks)
         return {"dry_run": True, **planning.preview(plan, store, max_failed)}
 
 
@@ -239,6 +241,7 @@ def preflight_dataset(
     from audio_synth_core.dataset.plan import build_plan
     from audio_synth_core.voices import personas
     from flows.prepare import check_scheduler, open_store, resolve_run
+    from flows.signing import item_marks
     from flows.watermarking import preview_marks
 
     cfg = resolve_run(spec, DatasetSpec, load_spec, output, dask_address, workers)
@@ -247,7 +250,8 @@ def preflight_dataset(
         preflight_augmentation(cfg.augmentation)
     store = open_store(cfg.output.url, cfg.output.storage_options)
     registry = personas.registry_store(cfg.consent.registry_url, store)
-    plan = build_plan(cfg, generator, preview_marks(cfg.watermark), registry)
+    marks = item_marks(preview_marks(cfg.watermark), cfg.provenance)
+    plan = build_plan(cfg, generator, marks, registry)
     check_scheduler(cfg.compute.dask_address)
     return plan
 
@@ -261,6 +265,7 @@ def preview_dataset(spec: Any, output: str | None = None) -> dict[str, Any]:
     from audio_synth_core.pipeline.runs import completed
     from audio_synth_core.voices import personas
     from flows.prepare import resolve_run
+    from flows.signing import item_marks
     from flows.watermarking import preview_marks
 
     cfg = resolve_run(spec, DatasetSpec, load_spec, output)
@@ -268,7 +273,8 @@ def preview_dataset(spec: Any, output: str | None = None) -> dict[str, Any]:
     with redacting(cfg):
         store = Store(cfg.output.url, cfg.output.storage_options)
         registry = personas.registry_store(cfg.consent.registry_url, store)
-        plan = build_plan(cfg, generator, preview_marks(cfg.watermark), registry)
+        marks = item_marks(preview_marks(cfg.watermark), cfg.provenance)
+        plan = build_plan(cfg, generator, marks, registry)
         return {
             "dry_run": True,
             "run_id": plan.run_id,

@@ -24,7 +24,7 @@ from flows.outcome import GateFailed, assess_run, gate_message, log_assessment
 from flows.prepare import open_store, resolve_run, validator_specs
 from flows.revocation import record, withhold_revoked
 from flows.shards import ShardJob, run_shards
-from flows.signing import load_signer
+from flows.signing import c2pa_material, item_marks, load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
 
 
@@ -102,14 +102,16 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
     validators = validator_specs(cfg.validation)
     signer = load_signer(cfg.provenance, logger)  # a bad key fails before any work
     watermark = watermark_settings(cfg.watermark, logger)  # so does a bad watermark key
+    c2pa = c2pa_material(cfg.provenance, signer)  # and C2PA that cannot sign here
+    marks = item_marks(marks_of(watermark), cfg.provenance)
     withheld = withhold_revoked(store, cfg.consent, "catalog", logger)
     # Same catalog bytes and config as the last finished run: that run is the answer, and the
     # catalog need not be planned row by row (a no-op nightly run at any size costs one hash).
-    key = planning.plan_key(cfg, generator, marks_of(watermark))
+    key = planning.plan_key(cfg, generator, marks)
     done = planning.finished_run(store, key)
     plan = None
     if done is None:
-        plan = planning.build_plan(cfg, generator, store, marks=marks_of(watermark))
+        plan = planning.build_plan(cfg, generator, store, marks=marks)
         done = runs.completed(store, plan.run_id)
     if done is not None:
         run_id = done["run_id"]
@@ -142,6 +144,7 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         cfg.compute.retry_delay_s,
         validators,
         watermark=watermark,
+        c2pa=c2pa,
     )
     result = run_shards(pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger)
     wall_s = time.perf_counter() - start
@@ -184,6 +187,7 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         redact(cfg.model_dump(mode="json")),
         plan.previous_run_id,
         signer=signer,
+        c2pa=c2pa is not None,
     )
     logger.warning(
         "run %s complete: %d ok, %d failed, %.2f audio hours",

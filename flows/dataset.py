@@ -40,7 +40,7 @@ from flows.prepare import open_store, resolve_run, validator_specs
 from flows.progress import gather
 from flows.revocation import record, withhold_revoked
 from flows.shards import ShardJob, run_shards
-from flows.signing import load_signer
+from flows.signing import c2pa_material, item_marks, load_signer
 from flows.watermarking import marks_of, watermark_settings, write_lookup
 from tasks.dataset import dataset_shard_task
 
@@ -131,10 +131,11 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
     generator = build_generator(spec.generator.name, spec.generator.params)
     signer = load_signer(spec.provenance, logger)  # a bad key fails before any work
     watermark = watermark_settings(spec.watermark, logger)  # so does a bad watermark key
+    c2pa = c2pa_material(spec.provenance, signer)  # and C2PA that cannot sign here
     validators = validators_json(spec)
     withheld = withhold_revoked(store, spec.consent, "dataset", logger)
     registry = registry_store(spec.consent.registry_url, store)
-    plan = build_plan(spec, generator, marks_of(watermark), registry)
+    plan = build_plan(spec, generator, item_marks(marks_of(watermark), spec.provenance), registry)
     done = runs.completed(store, plan.run_id)
     if done is not None:
         logger.warning("run %s is already complete under %s: nothing to do", plan.run_id, store.url)
@@ -154,7 +155,7 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
     start = time.perf_counter()
     job = ShardJob(
         spec.generator, spec.sharding.batch_size, spec.compute.retries,
-        spec.compute.retry_delay_s, validators, watermark,
+        spec.compute.retry_delay_s, validators, watermark, c2pa,
     )  # fmt: skip
     result = run_shards(pending, store, job, spec.compute, 0, logger)
     if result["errors"]:
@@ -180,7 +181,7 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
     summary["mlflow_run_id"] = _log_to_mlflow(spec, store, plan, generator, summary)
     manifest = runs.commit(
         store, "dataset", plan.run_id, scrub(summary), redact(spec.model_dump(mode="json")),
-        signer=signer,
+        signer=signer, c2pa=c2pa is not None,
     )  # fmt: skip
     m = summary["metrics"]
     logger.warning(

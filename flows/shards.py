@@ -12,6 +12,7 @@ from prefect.utilities.annotations import unmapped
 
 from audio_synth_core.config.models import ComputeConfig, GeneratorConfig
 from audio_synth_core.pipeline.runs import ShardSpec
+from audio_synth_core.provenance.c2pa import C2paMaterial
 from audio_synth_core.store.storage import Store
 from audio_synth_core.watermark import WatermarkSettings
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
@@ -31,6 +32,7 @@ class ShardJob:
     retry_delay_s: float = 2.0
     validators: str | None = None  # validator specs as JSON: validate each shard as it is made
     watermark: WatermarkSettings | None = None  # mark every clip (the key travels sealed)
+    c2pa: C2paMaterial | None = None  # a C2PA manifest on every file (its key travels sealed)
 
 
 @flow(name="generate-shards")
@@ -56,6 +58,7 @@ def generate_shards(
             job.batch_size,
             None if gpus else job.validators,
             unmapped(job.watermark),
+            unmapped(job.c2pa),
         )
     items = sum(s.n_items for s in specs)
     summaries, errors = gather(futures, "generate", items)

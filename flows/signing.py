@@ -14,7 +14,7 @@ from typing import Any
 
 from audio_synth_core.config.responsible import ProvenanceConfig
 from audio_synth_core.errors import ConfigError
-from audio_synth_core.provenance.c2pa import C2paMaterial, material_from_signer
+from audio_synth_core.provenance.c2pa import MARK, C2paMaterial, check_signing, material_from_signer
 from audio_synth_core.provenance.signing import Signer, new_private_key_pem
 from flows.runtime import state_home
 
@@ -71,7 +71,20 @@ def load_signer(cfg: ProvenanceConfig, logger: Any = None) -> Signer | None:
 
 def c2pa_material(cfg: ProvenanceConfig, signer: Signer | None) -> C2paMaterial | None:
     """The C2PA certificate chain for deliverables, derived from the run signing key (None when
-    ``provenance.c2pa`` or signing is off). It holds the private key: seal it for workers."""
+    ``provenance.c2pa`` or signing is off), checked by signing once (a ConfigError before any
+    work when it cannot sign here). It holds the private key: seal it for workers."""
     if not cfg.c2pa or signer is None:
         return None
-    return material_from_signer(signer)
+    material = material_from_signer(signer)
+    check_signing(material)
+    return material
+
+
+def item_marks(marks: str | None, cfg: ProvenanceConfig) -> str | None:
+    """The ``marks`` identity of catalog and dataset items (planning.build_plan / plan_key) with
+    their C2PA manifests folded in: manifests are applied after synthesis (and an embedded one
+    changes the file), so turning ``provenance.c2pa`` on or off makes new items, as a new
+    watermark key does. Audiobook chunks carry none (its chapters do): their marks stay."""
+    if not (cfg.c2pa and cfg.sign):
+        return marks
+    return f"{marks}+{MARK}" if marks else MARK

@@ -12,6 +12,7 @@ from audio_synth_core.pipeline.generate import generate_shard
 from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.pipeline.validate import validate_shard
 from audio_synth_core.plugins.cache import cached_generator, cached_validators
+from audio_synth_core.provenance.c2pa import C2paMaterial
 from audio_synth_core.store.storage import Store
 from audio_synth_core.watermark import WatermarkSettings
 from tasks.retry import retry_on_infrastructure
@@ -33,9 +34,10 @@ def generate_shard_task(
     batch_size: int,
     validators_json: str | None = None,
     watermark: WatermarkSettings | None = None,
+    c2pa: C2paMaterial | None = None,
 ) -> dict[str, Any]:
     gen = cached_generator(generator, generator_params_json)
-    summary = generate_shard(spec, store, gen, batch_size, watermark).as_dict()
+    summary = generate_shard(spec, store, gen, batch_size, watermark, c2pa).as_dict()
     if validators_json:
         checked = validate_shard(spec, store, cached_validators(validators_json))
         summary["validation"] = checked.as_dict()

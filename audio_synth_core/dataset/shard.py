@@ -211,6 +211,8 @@ def make_dataset_shard(spec: ShardSpec, store: Store, job: DatasetJob) -> dict[s
             continue
         if keep_clean and (copies == 0 or not _is_repeat(row)):
             done, _ = _measured(samples, rate, job.audio_format)
+            if row["clean_id"] in made:  # the file as stored (a WAV may embed a C2PA manifest)
+                done["sha256"] = made[row["clean_id"]]["sha256"]
             out.append(
                 _item(row, **common, **done, id=row["id"], augmented=False, audio_path=clean_rel)
             )

@@ -2,7 +2,8 @@
 
 What is deleted:
 - audio under ``audio/`` that none of the last ``keep_runs`` complete catalog runs references
-  (superseded or gone items), and that no other run protects (below);
+  (superseded or gone items), and that no other run protects (below); a C2PA sidecar
+  (``layout.c2pa_sidecar``) lives and dies with its audio: kept exactly when its audio is;
 - temporary files (``*.tmp-<hex>``, left by killed local writes) older than ``tmp_grace_s``.
 
 What is never deleted: audio referenced by a kept catalog run; audio referenced by any complete
@@ -140,6 +141,7 @@ def plan_gc(
     keep: set[str] = set()
     for run_id in kept + protected:
         keep |= referenced_audio(store, run_id)
+    keep |= {layout.c2pa_sidecar(rel) for rel in keep}  # a sidecar stays with its audio
     audio: list[tuple[str, int]] = []
     tmp: list[tuple[str, int]] = []
     audio_kept = 0

@@ -24,6 +24,7 @@ from audio_synth_core import audio
 from audio_synth_core.generators.base import Generator, SynthesisRequest
 from audio_synth_core.pipeline.planning import STATUS_PENDING
 from audio_synth_core.pipeline.runs import ShardSpec
+from audio_synth_core.provenance.c2pa import SIDECAR, C2paMaterial, sign_audio
 from audio_synth_core.provenance.records import item_record
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
@@ -92,15 +93,39 @@ def measure_item(
     }, data
 
 
+def signed_item(
+    row: dict[str, Any], data: bytes, material: C2paMaterial
+) -> tuple[dict[str, Any], bytes, bytes | None]:
+    """A measured item with its C2PA manifest: (row, audio bytes to store, sidecar or None).
+    The manifest carries the item's provenance record as measured; a WAV's embedded manifest is
+    new bytes, so its row's ``sha256`` (and record) then describe the file as stored."""
+    record = json.loads(item_record(row))
+    name = layout.audio(row["id"], row["audio_format"]).rsplit("/", 1)[-1]
+    stored, sidecar = sign_audio(data, row["audio_format"], record, material, name)
+    if stored is not data:
+        row = {**row, "sha256": hashlib.sha256(stored).hexdigest()}
+    return row, stored, sidecar
+
+
+def _kept(store: Store, rel: str, c2pa: C2paMaterial | None) -> bool:
+    """An unchanged item's files are all still there (its audio; with C2PA, a FLAC's sidecar)."""
+    if not store.exists(rel):
+        return False
+    sidecar = c2pa is not None and rel.rsplit(".", 1)[-1] in SIDECAR
+    return not sidecar or store.exists(layout.c2pa_sidecar(rel))
+
+
 def generate_shard(
     spec: ShardSpec,
     store: Store,
     generator: Generator,
     batch_size: int = 32,
     watermark: WatermarkSettings | None = None,
+    c2pa: C2paMaterial | None = None,
 ) -> ShardSummary:
     """Generate every pending item of a shard and commit its metadata part (idempotent).
-    With ``watermark`` every clip is marked with its item's payload before it is measured."""
+    With ``watermark`` every clip is marked with its item's payload before it is measured; with
+    ``c2pa`` every file gets a C2PA manifest (WAV embedded, FLAC a sidecar written with it)."""
     start = time.perf_counter()
     out_rel = layout.items_part(spec.run_id, spec.name)
     if store.exists(out_rel):
@@ -110,10 +135,10 @@ def generate_shard(
     rows = store.read_table(layout.plan_part(spec.run_id, spec.name)).to_pylist()
     for row in rows:
         row["run_id"] = spec.run_id
-        # An unchanged item keeps its audio unless the file went missing since.
+        # An unchanged item keeps its audio unless the file (or its sidecar) went missing since.
         if row["status"] == schema.STATUS_OK:
             rel = layout.audio(row["id"], row["audio_format"])
-            if store.exists(rel):
+            if _kept(store, rel, c2pa):
                 # Carried from the previous run, maybe at another root: point at this one.
                 row.update(audio_path=rel, audio_uri=store.uri(rel))
             else:
@@ -121,7 +146,7 @@ def generate_shard(
     pending = [r for r in rows if r["status"] == STATUS_PENDING]
     with _Writer(store) as writer:
         generated, generated_s = _generate_pending(
-            pending, store, generator, batch_size, writer, watermark
+            pending, store, generator, batch_size, writer, watermark, c2pa
         )
     table = pa.Table.from_pylist(rows, schema=schema.ITEM_SCHEMA)
     store.write_table(out_rel, table)
@@ -211,6 +236,7 @@ def _generate_pending(
     batch_size: int,
     writer: _Writer,
     watermark: WatermarkSettings | None = None,
+    c2pa: C2paMaterial | None = None,
 ) -> tuple[int, float]:
     """Synthesize, measure and write every pending row (updated in place); (count, audio s)."""
     generated, generated_s = 0, 0.0
@@ -237,6 +263,9 @@ def _generate_pending(
                     _marked(result, row, generator, watermark),
                     generator.sample_rate_hz,
                 )
+                sidecar = None
+                if c2pa is not None:  # before any write: a failed manifest writes nothing
+                    done, data, sidecar = signed_item(done, data, c2pa)
                 done["provenance"] = item_record(done)
             except Exception as exc:  # one bad clip is a recorded failure, not a lost shard
                 row.update(status=schema.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -244,6 +273,8 @@ def _generate_pending(
             # Storage errors propagate: the task is retried rather than committing a false failure.
             rel = layout.audio(row["id"], row["audio_format"])
             writer.write(rel, data)
+            if sidecar is not None:  # both land before the shard's part commits them
+                writer.write(layout.c2pa_sidecar(rel), sidecar)
             row.update(done, audio_uri=store.uri(rel), audio_path=rel)
             generated += 1
             generated_s += done["duration_s"]

@@ -104,11 +104,13 @@ def commit(
     config: Mapping[str, Any],
     previous_run_id: str | None = None,
     signer: Signer | None = None,
+    c2pa: bool = False,
 ) -> dict[str, Any]:
     """Write the manifest (last: the run is complete exactly when it exists), then LATEST.json.
 
     With a ``signer``, the run's signed file listing (provenance/files.py) is written after the
-    manifest, which it covers, and before LATEST.json."""
+    manifest, which it covers, and before LATEST.json; with ``c2pa`` (the items carry C2PA
+    manifests) the manifest says so and the listing covers the FLAC items' sidecars."""
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind!r}; known: {', '.join(KINDS)}")
     lease.check_held(store)  # a run whose lease was taken over never writes a manifest
@@ -125,10 +127,11 @@ def commit(
         manifest["provenance"] = {
             "signature": layout.provenance_signature(run_id),
             "public_key_fingerprint": signer.public_fingerprint,
+            **({"c2pa": True} if c2pa else {}),  # the items' audio carries C2PA manifests
         }
     store.write_json(layout.manifest(run_id), manifest)
     if signer is not None:
-        sign_run(store, run_id, signer)
+        sign_run(store, run_id, signer, sidecars=c2pa)
     store.write_json(
         layout.LATEST,
         {"run_id": run_id, "kind": kind, "completed_at": manifest["completed_at"]},

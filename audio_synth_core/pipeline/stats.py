@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -30,12 +31,7 @@ def item_totals(store: Store, run_id: str) -> dict[str, Any]:
     totals = {"items_total": 0, "items_ok": 0, "items_failed": 0, "items_unchanged": 0}
     sums = dict.fromkeys(LEVEL_COLUMNS, 0.0)
     counts = dict.fromkeys(LEVEL_COLUMNS, 0)
-    folder = layout.items_dir(run_id)
-    for name in sorted(store.list(folder)):
-        if not name.endswith(".parquet"):
-            continue
-        part = pq.ParquetFile(io.BytesIO(store.read_bytes(f"{folder}/{name}")))
-        table = part.read([c for c in _READ if c in part.schema_arrow.names])
+    for _, table in column_parts(store, layout.items_dir(run_id), _READ):
         ok_mask = pc.equal(table.column("status"), schema.STATUS_OK)
         ok = table.filter(ok_mask)
         totals["items_total"] += table.num_rows
@@ -59,17 +55,25 @@ def item_totals(store: Store, run_id: str) -> dict[str, Any]:
     return out
 
 
+def column_parts(
+    store: Store, folder: str, columns: Iterable[str], names: Iterable[str] | None = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """(part name, only ``columns`` of it) for each Parquet part under ``folder`` (or only the
+    parts ``names``), one part at a time: a caller that filters as it goes holds one part."""
+    wanted = list(columns)
+    listed = sorted(store.list(folder)) if names is None else sorted(names)
+    for name in listed:
+        if name.endswith(".parquet"):
+            part = pq.ParquetFile(io.BytesIO(store.read_bytes(f"{folder}/{name}")))
+            yield name, part.read([c for c in wanted if c in part.schema_arrow.names])
+
+
 def read_columns(
     store: Store, run_id: str, columns: list[str], folder: str | None = None
 ) -> pd.DataFrame:
     """Only ``columns`` of a run's item parts (or of the parts under ``folder``), one part at a
     time: what run-level steps need (ids, payloads, status) without the texts and measurements."""
-    folder = folder or layout.items_dir(run_id)
-    tables = []
-    for name in sorted(store.list(folder)):
-        if name.endswith(".parquet"):
-            part = pq.ParquetFile(io.BytesIO(store.read_bytes(f"{folder}/{name}")))
-            tables.append(part.read([c for c in columns if c in part.schema_arrow.names]))
+    tables = [t for _, t in column_parts(store, folder or layout.items_dir(run_id), columns)]
     if not tables:
         return pd.DataFrame(columns=columns)
     return pa.concat_tables(tables, promote_options="default").to_pandas()

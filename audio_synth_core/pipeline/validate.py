@@ -200,11 +200,15 @@ def _checked(
 
 
 def _quarantine(store: Store, row: Mapping[str, Any]) -> None:
-    """Move our own audio file under quarantine/; audio outside the output is only flagged."""
+    """Move our own audio file under quarantine/ (with its C2PA sidecar, if any); audio outside
+    the output is only flagged."""
     rel = layout.audio(row["id"], row["audio_format"] or "flac")
     own = row.get("audio_path") == rel or row.get("audio_uri") == store.uri(rel)
     if own and store.exists(rel):
         store.move(rel, layout.quarantine(rel))
+        sidecar = layout.c2pa_sidecar(rel)
+        if store.exists(sidecar):
+            store.move(sidecar, layout.quarantine(sidecar))
 
 
 def validate_shard(

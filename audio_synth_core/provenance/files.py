@@ -2,7 +2,8 @@
 
 What the listing covers: every file under ``runs/<run_id>/`` (except the listing, its signature
 and the public key) plus every audio file the run's items reference (``audio/`` is shared by runs
-and content-addressed, so only the referenced files belong to a run). Files are hashed in 1 MiB
+and content-addressed, so only the referenced files belong to a run) and, for a run whose items
+carry C2PA manifests, each FLAC's sidecar (``layout.c2pa_sidecar``). Files are hashed in 1 MiB
 chunks on a few threads, and the listing is written batch by batch: a 1,000,000-item run never
 holds its audio bytes, nor one Python object per file, in memory at once.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audio_synth_core.provenance.c2pa import SIDECAR
 from audio_synth_core.provenance.signing import ALGORITHM, Signer, listing_message
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
@@ -29,6 +31,7 @@ HASH_THREADS = 8
 BATCH_ROWS = 2048
 KIND_RUN = "run"
 KIND_AUDIO = "audio"
+KIND_C2PA = "c2pa"  # the C2PA sidecar of an item's audio (FLAC)
 # How a referenced file that was already gone at signing is listed.
 ABSENT_SHA256 = ""
 ABSENT_SIZE = -1
@@ -38,7 +41,8 @@ LISTING_SCHEMA = pa.schema(
         pa.field("path", pa.string(), nullable=False),
         pa.field("sha256", pa.string(), nullable=False),
         pa.field("size_bytes", pa.int64(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),  # run: under runs/<id>/; audio: referenced
+        # run: under runs/<id>/; audio: referenced; c2pa: a referenced audio file's sidecar
+        pa.field("kind", pa.string(), nullable=False),
         pa.field("item_id", pa.string()),
     ],
     metadata={"audio_synth.schema": "provenance-listing", "audio_synth.schema_version": "1"},
@@ -118,12 +122,17 @@ def batches(entries: Iterable[tuple[str, str, str | None]], size: int) -> Iterat
         yield batch
 
 
-def _entries(store: Store, run_id: str) -> Iterator[tuple[str, str, str | None]]:
-    """(path, kind, item id): the run's own files first, then the audio its items reference."""
+def _entries(
+    store: Store, run_id: str, sidecars: bool = False
+) -> Iterator[tuple[str, str, str | None]]:
+    """(path, kind, item id): the run's own files first, then the audio its items reference,
+    each followed by its C2PA sidecar when ``sidecars`` (the run's items carry manifests)."""
     for rel in run_files(store, run_id):
         yield rel, KIND_RUN, None
     for item_id, rel in audio_refs(store, run_id):
         yield rel, KIND_AUDIO, item_id
+        if sidecars and rel.rsplit(".", 1)[-1] in SIDECAR:
+            yield layout.c2pa_sidecar(rel), KIND_C2PA, item_id
 
 
 def _hash_or_absent(store: Store, rel: str) -> tuple[str, int]:
@@ -136,18 +145,18 @@ def _hash_or_absent(store: Store, rel: str) -> tuple[str, int]:
 
 
 def build_listing(
-    store: Store, run_id: str, threads: int = HASH_THREADS
+    store: Store, run_id: str, threads: int = HASH_THREADS, sidecars: bool = False
 ) -> tuple[bytes, int, int, int]:
     """The listing as Parquet bytes, with its file count, total size and count of files absent
-    at signing. Hashing reads files in chunks on ``threads`` threads; rows are written batch by
-    batch."""
+    at signing (``sidecars``: list FLAC items' C2PA sidecars too). Hashing reads files in chunks
+    on ``threads`` threads; rows are written batch by batch."""
     buf = io.BytesIO()
     n_files = total = absent = 0
     with (
         ThreadPoolExecutor(threads, thread_name_prefix="provenance-hash") as pool,
         pq.ParquetWriter(buf, LISTING_SCHEMA, compression="zstd") as writer,
     ):
-        for batch in batches(_entries(store, run_id), BATCH_ROWS):
+        for batch in batches(_entries(store, run_id, sidecars), BATCH_ROWS):
             hashed = list(pool.map(lambda e: _hash_or_absent(store, e[0]), batch))
             columns = {
                 "path": [e[0] for e in batch],
@@ -164,11 +173,11 @@ def build_listing(
 
 
 def sign_run(
-    store: Store, run_id: str, signer: Signer, threads: int = HASH_THREADS
+    store: Store, run_id: str, signer: Signer, threads: int = HASH_THREADS, sidecars: bool = False
 ) -> dict[str, Any]:
     """Write the run's listing, the public key, then the signature (last: a run is signed exactly
     when ``files.sig`` exists). Returns the signature document (no secret in it)."""
-    listing, n_files, total, absent = build_listing(store, run_id, threads)
+    listing, n_files, total, absent = build_listing(store, run_id, threads, sidecars)
     digest = hashlib.sha256(listing).hexdigest()
     store.write_bytes(layout.provenance_files(run_id), listing)
     store.write_bytes(layout.provenance_public_key(run_id), signer.public_key_pem)

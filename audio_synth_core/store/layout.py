@@ -20,12 +20,16 @@ writers agree.
 <root>/registry/consent/<id>.json, audit/...      consent records; the audit log, a file per event
 <root>/LATEST.json                                the last complete run
 <root>/LEASE.json                                 who works on this output now (pipeline/lease.py)
+<root>/REVOCATION_SWEEPS.json                     which runs each revoked consent's sweep covered
+                                                  (voices/revocation.py)
 """
 
 from __future__ import annotations
 
 LATEST = "LATEST.json"
 LEASE = "LEASE.json"
+# Outside runs/: every name there is a run, and a run's own folder is covered by its signature.
+REVOCATION_SWEEPS = "REVOCATION_SWEEPS.json"
 RUNS = "runs"
 
 

@@ -296,18 +296,15 @@ def require(
         )
 
 
-def revoked_refs(
-    personas: Iterable[Any], records: Mapping[str, ConsentRecord], now: dt.datetime | None = None
-) -> dict[str, str]:
-    """persona ref -> consent id, for personas whose consent is revoked at ``now`` (a record that
-    is missing altogether is not a revocation: the next plan's consent check names it)."""
+def revoked_at(
+    records: Iterable[ConsentRecord], now: dt.datetime | None = None
+) -> dict[str, dt.datetime]:
+    """consent id -> when it was revoked, for the records revoked at ``now`` (a persona whose
+    record is missing altogether is not revoked: the next plan's consent check names it)."""
     when = _now(now)
-    out = {}
-    for persona in personas:
-        record = records.get(persona.consent_id or "")
-        if record is not None and record.revoked_at is not None and record.revoked_at <= when:
-            out[persona.ref] = record.id
-    return out
+    return {
+        r.id: r.revoked_at for r in records if r.revoked_at is not None and r.revoked_at <= when
+    }
 
 
 def registry_digest(store: Store, now: dt.datetime | None = None) -> str:

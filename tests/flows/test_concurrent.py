@@ -113,7 +113,8 @@ def test_same_config_started_twice_at_once_runs_once(prefect_api, tmp_path):
     items = _items(out, run_id)
     assert len(items) == 30 and (items["status"] == "ok").all()
     _assert_clean_and_decodable(out, items)
-    assert len(list(out.glob("audio/*/*"))) == 30
+    # One audio file and one C2PA sidecar per item, no strays from the second start.
+    assert len(list(out.glob("audio/*/*.flac"))) == len(list(out.glob("audio/*/*.c2pa"))) == 30
     assert _mlflow_runs(out, run_id) == 1  # logged once, not once per process
 
 
@@ -140,4 +141,5 @@ def test_two_configs_sharing_one_output_run_one_after_the_other(prefect_api, tmp
         assert len(items) == 20 and (items["status"] == "ok").all()
         _assert_clean_and_decodable(out, items)
         assert _mlflow_runs(out, m["run_id"]) == 1
-    assert len(list(out.glob("audio/*/*"))) == 30
+    # One audio file and one C2PA sidecar per item, no strays from the second start.
+    assert len(list(out.glob("audio/*/*.flac"))) == len(list(out.glob("audio/*/*.c2pa"))) == 30

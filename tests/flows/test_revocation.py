@@ -1,7 +1,8 @@
-"""A revoked consent withholds what audiobook and dataset runs made with the voice: the next run
-(even one that then fails its own consent check) moves the chunks, the chapters narrated with it
-and the editions holding them, or the clips, their augmented copies and the exports, under
-quarantine/, with one audit entry; nothing else moves."""
+"""A revoked consent withholds what every run of the output made with the voice: the next run of
+any kind (even one that then fails its own consent check) moves the items of all earlier runs,
+the chapters narrated with it and the editions holding them, the dataset clips, their augmented
+copies and the exports, under quarantine/, with one audit entry per run; nothing else moves, and
+later runs do not read the swept runs again."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from audio_synth_core.store import layout
 from audio_synth_core.store.storage import Store
 from audio_synth_core.voices import consent, personas
 from audio_synth_core.voices.consent import ConsentError
-from flows.api import narrate_books, read_items, synthesize_dataset
+from flows.api import narrate_books, read_items, run_catalog, synthesize_dataset
+from tests.conftest import small_config, write_catalog
 from tests.core.audiobook.bookfiles import make_markdown_book
 
 pytestmark = pytest.mark.slow
@@ -111,7 +113,8 @@ def test_revoked_speaker_withholds_clips_copies_and_exports(prefect_api, tmp_pat
     spec = {**SPEC, "speakers": {"voices": ["en-us", "en-gb"], "count": 2}}  # cleo is gone
     second = synthesize_dataset(spec, str(out), workers=1)
     withheld = second["consent_revoked"]
-    assert withheld["from_run_id"] == first["run_id"] and withheld["personas"] == ["cleo@1"]
+    assert [r["run_id"] for r in withheld["runs"]] == [first["run_id"]]
+    assert withheld["personas"] == ["cleo@1"]
     assert second["metrics"]["items_withheld_consent"] == withheld["items"] > 0
     for rel in cleo["audio_path"]:
         assert not (out / rel).exists() and (out / layout.quarantine(rel)).exists()
@@ -120,3 +123,66 @@ def test_revoked_speaker_withholds_clips_copies_and_exports(prefect_api, tmp_pat
     assert not _files(out, layout.dataset_export_dir(first["run_id"]))
     assert exports <= {f[len("quarantine/") :] for f in _files(out, "quarantine")}
     assert _files(out, layout.dataset_export_dir(second["run_id"]))  # the new run's own
+
+
+def _catalog(tmp_path: Path, out: Path, rows: list[dict], name: str) -> dict:
+    catalog = write_catalog(tmp_path / f"{name}.csv", rows)
+    config = small_config(
+        catalog, str(out), compute={"n_workers": 1}, validation={"enabled": False}
+    )
+    return run_catalog(config)
+
+
+def _rows(n: int) -> list[dict]:
+    """Run ``n``'s catalog: one row of cleo's (c<n>) and one of a plain voice (p<n>)."""
+    return [
+        {"id": f"c{n}", "text": f"Cleo reads line {n}.", "persona": "cleo"},
+        {"id": f"p{n}", "text": f"A plain voice reads line {n}.", "voice": "en-us"},
+    ]
+
+
+def test_every_earlier_run_of_every_kind_is_swept_once(prefect_api, tmp_path):
+    out = tmp_path / "out"
+    store = _cleo(out, ["catalog", "dataset"])
+    plain = {"voice": "en-us"}
+    # Two catalog runs with different cleo rows (the second's previous run is the first, which
+    # a sweep of the previous run only would never see again), then a dataset run.
+    first = _catalog(tmp_path, out, _rows(1), "one")
+    one = read_items(str(out), first["run_id"]).set_index("catalog_id")
+    second = _catalog(tmp_path, out, _rows(2), "two")
+    two = read_items(str(out), second["run_id"]).set_index("catalog_id")
+    data = synthesize_dataset(SPEC, str(out), workers=1)
+    made = store.read_tables(layout.dataset_dir(data["run_id"])).to_pandas()
+    clips = made.loc[made["speaker_id"] == "persona-cleo", "audio_path"].dropna()
+    others = made.loc[made["speaker_id"] != "persona-cleo", "audio_path"].dropna()
+    assert len(clips) and _files(out, layout.dataset_export_dir(data["run_id"]))
+
+    consent.revoke(store, "cleo", "subject withdrew")
+    third = _catalog(tmp_path, out, [{"id": "p3", "text": "Plain three.", **plain}], "three")
+    withheld = third["consent_revoked"]
+    by_run = {r["run_id"]: r for r in withheld["runs"]}
+    assert list(by_run) == [first["run_id"], second["run_id"], data["run_id"]]  # oldest first
+    assert by_run[first["run_id"]]["item_ids"] == [one.loc["c1", "id"]]
+    assert by_run[second["run_id"]]["item_ids"] == [two.loc["c2", "id"]]
+    assert by_run[data["run_id"]]["kind"] == "dataset" and by_run[data["run_id"]]["files"]
+    assert third["metrics"]["items_withheld_consent"] == withheld["items"]
+    assert third["metrics"]["runs_swept_consent"] == 3
+    for rel in [one.loc["c1", "audio_path"], two.loc["c2", "audio_path"], *clips]:
+        assert not (out / rel).exists() and (out / layout.quarantine(rel)).exists()
+    for rel in [one.loc["p1", "audio_path"], two.loc["p2", "audio_path"], *others]:
+        assert (out / rel).exists()
+    assert not _files(out, layout.dataset_export_dir(data["run_id"]))
+    audit = [e for e in consent.audit_log(store) if e["action"] == "quarantine"]
+    assert {e["run_id"]: e["items"] for e in audit} == {r: by_run[r]["item_ids"] for r in by_run}
+
+    # The next run reads only the run made since (the third), and withholds nothing again.
+    n_entries = len(consent.audit_log(store))
+    rows = [{"id": "p3", "text": "Plain three.", **plain}, {"id": "p4", "text": "Four.", **plain}]
+    fourth = _catalog(tmp_path, out, rows, "four")
+    assert "consent_revoked" not in fourth
+    assert fourth["metrics"]["items_withheld_consent"] == 0
+    assert fourth["metrics"]["runs_swept_consent"] == 1
+    assert len(consent.audit_log(store)) == n_entries
+    covered = store.read_json(layout.REVOCATION_SWEEPS)["consents"]["cleo"]["runs"]
+    swept = [first["run_id"], second["run_id"], data["run_id"], third["run_id"]]
+    assert covered == dict.fromkeys(swept, "complete")

@@ -181,7 +181,9 @@ def test_catalog_run_through_flaky_s3_is_complete(prefect_api, s3_server, s3_buc
     assert manifest["metrics"]["items_generated"] == 24  # each item generated once, counted once
     _assert_audio_matches(url, items)
     audio = {o for o in _objects(url) if o.startswith("audio/")}
-    assert audio == {layout.audio(i, "flac") for i in items["id"]}  # no strays, none missing
+    expected = {layout.audio(i, "flac") for i in items["id"]}
+    expected |= {layout.c2pa_sidecar(rel) for rel in expected}  # each FLAC's C2PA sidecar
+    assert audio == expected  # no strays, none missing
     assert not [o for o in _objects(url) if ".tmp-" in o]
 
 

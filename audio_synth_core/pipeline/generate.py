@@ -24,7 +24,7 @@ from audio_synth_core import audio
 from audio_synth_core.generators.base import Generator, SynthesisRequest
 from audio_synth_core.pipeline.planning import STATUS_PENDING
 from audio_synth_core.pipeline.runs import ShardSpec
-from audio_synth_core.provenance.c2pa import SIDECAR, C2paMaterial, sign_audio
+from audio_synth_core.provenance.c2pa import C2paMaterial, sign_audio, takes_sidecar
 from audio_synth_core.provenance.records import item_record
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
@@ -111,8 +111,7 @@ def _kept(store: Store, rel: str, c2pa: C2paMaterial | None) -> bool:
     """An unchanged item's files are all still there (its audio; with C2PA, a FLAC's sidecar)."""
     if not store.exists(rel):
         return False
-    sidecar = c2pa is not None and rel.rsplit(".", 1)[-1] in SIDECAR
-    return not sidecar or store.exists(layout.c2pa_sidecar(rel))
+    return c2pa is None or not takes_sidecar(rel) or store.exists(layout.c2pa_sidecar(rel))
 
 
 def generate_shard(

@@ -232,6 +232,11 @@ def sign_audio(
     return data, bytes(builder.sign(SIDECAR[fmt], io.BytesIO(data), out))
 
 
+def takes_sidecar(rel: str) -> bool:
+    """Whether the audio file ``rel`` keeps its manifest in a sidecar (FLAC), not embedded."""
+    return rel.rsplit(".", 1)[-1] in SIDECAR
+
+
 def check_signing(material: C2paMaterial) -> None:
     """Sign a tiny WAV with ``material`` and read it back, before any work: bindings that do not
     load here, a chain c2pa-rs refuses or a key that does not match it (signing no longer checks

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audio_synth_core.provenance.c2pa import SIDECAR
+from audio_synth_core.provenance.c2pa import takes_sidecar
 from audio_synth_core.provenance.signing import ALGORITHM, Signer, listing_message
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store
@@ -75,11 +75,8 @@ def hash_file(store: Store, rel: str) -> tuple[str, int]:
 def run_files(store: Store, run_id: str) -> list[str]:
     """Paths (relative to the root) of every file under the run's folder except the signature
     files, sorted. A run's own files number in the thousands at most (parts, reports)."""
-    root = store.path("").rstrip("/")
-    found = store.fs.find(store.path(layout.run_dir(run_id)))
     skip = signature_files(run_id)
-    rels = (p[len(root) + 1 :] if p.startswith(root + "/") else p for p in found)
-    return sorted(r for r in rels if r not in skip)
+    return [r for r in store.files_under(layout.run_dir(run_id)) if r not in skip]
 
 
 def _quarantined(store: Store, run_id: str, part: str) -> set[str]:
@@ -131,7 +128,7 @@ def _entries(
         yield rel, KIND_RUN, None
     for item_id, rel in audio_refs(store, run_id):
         yield rel, KIND_AUDIO, item_id
-        if sidecars and rel.rsplit(".", 1)[-1] in SIDECAR:
+        if sidecars and takes_sidecar(rel):
             yield layout.c2pa_sidecar(rel), KIND_C2PA, item_id
 
 

@@ -111,6 +111,17 @@ class Store:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
+    def files_under(self, rel: str) -> list[str]:
+        """Paths (relative to the root) of every file under ``rel`` at any depth, sorted; empty
+        when it does not exist."""
+        root = self.path("").rstrip("/")
+        try:
+            with _connection_errors(self.url):
+                found = self.fs.find(self.path(rel))
+        except FileNotFoundError:
+            return []
+        return sorted(p[len(root) + 1 :] if p.startswith(f"{root}/") else p for p in found)
+
     def read_bytes(self, rel: str) -> bytes:
         with _connection_errors(self.url):
             return self.fs.cat_file(self.path(rel))

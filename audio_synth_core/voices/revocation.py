@@ -143,16 +143,6 @@ def affected_rows(
     return rows
 
 
-def _files_under(store: Store, folder: str) -> list[str]:
-    """Every file under ``folder`` (relative to the root; none when it does not exist)."""
-    root = store.path("").rstrip("/")
-    try:
-        found = store.fs.find(store.path(folder))
-    except FileNotFoundError:
-        return []
-    return sorted(p[len(root) + 1 :] for p in found if p.startswith(f"{root}/"))
-
-
 def _dataset_derived(store: Store, run_id: str, ids: set[str]) -> list[str]:
     """A dataset run's augmented copies of the clips ``ids`` (with their sidecars) and, when
     there are any, its exports (every export format bundles the clips' audio)."""
@@ -169,7 +159,7 @@ def _dataset_derived(store: Store, run_id: str, ids: set[str]) -> list[str]:
                 copies.update(dict.fromkeys([layout.c2pa_sidecar(rel), rel]))
     if not parts:  # not a dataset run
         return []
-    return [*copies, *_files_under(store, layout.dataset_export_dir(run_id))]
+    return [*copies, *store.files_under(layout.dataset_export_dir(run_id))]
 
 
 def _audiobook_derived(
@@ -193,9 +183,9 @@ def _audiobook_derived(
                 for c in record.get("checks") or []
                 if c.get("item_id") in formats and c.get("used_id") not in (None, c["item_id"])
             ]
-            out += _files_under(store, layout.audiobook_chapter_dir(book_id, chapter["key"]))
+            out += store.files_under(layout.audiobook_chapter_dir(book_id, chapter["key"]))
         if hit and book.get("book_json"):
-            out += _files_under(store, book["book_json"].rsplit("/", 1)[0])
+            out += store.files_under(book["book_json"].rsplit("/", 1)[0])
     return out
 
 

@@ -6,10 +6,14 @@ from typing import Any
 
 import pandas as pd
 
-from audio_synth_core.assessment.assess import Assessment, assess, docs_tempdir, write_reports
+from audio_synth_core.assessment.assess import (
+    Assessment,
+    assess_stored,
+    docs_tempdir,
+    write_reports,
+)
 from audio_synth_core.config.models import ValidationConfig
 from audio_synth_core.errors import AudioSynthError
-from audio_synth_core.pipeline import runs
 from audio_synth_core.store.storage import Store
 from flows import tracking
 
@@ -30,12 +34,13 @@ def assess_run(
 ) -> tuple[pd.DataFrame, Assessment, dict[str, str]]:
     """Join items and metrics, assess them, and write report.json/report.html + Data Docs.
 
+    The run is read part by part: the returned frame holds its numbers and labels (one row per
+    item; no ids, texts or URIs, ``assessment.run_table``), never its whole metadata.
     ``audio_storage_options`` reach audio outside the output (a validate run's input)."""
-    df = runs.read_items(store, run_id)
     with docs_tempdir() as docs:
-        assessment = assess(df, cfg, docs, run_id)
-        urls = write_reports(store, run_id, df, assessment, cfg, docs, audio_storage_options)
-    return df, assessment, urls
+        table, assessment = assess_stored(store, run_id, cfg, docs)
+        urls = write_reports(store, run_id, table, assessment, cfg, docs, audio_storage_options)
+    return table.frame, assessment, urls
 
 
 def log_assessment(assessment: Assessment, store: Store, urls: dict[str, str]) -> None:

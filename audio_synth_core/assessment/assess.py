@@ -1,8 +1,10 @@
 """Run-level assessment: items + validation -> fairness, data contract, gate verdict, report.
 
-Pure functions over a DataFrame, plus ``write_reports`` (the one side effect, at the edge). What
-is known about a metric or a check comes from the validators (``MetricField``, ``flag_checks``,
-``report_section``), never from names written here.
+Pure functions over a DataFrame, plus ``write_reports`` (the one side effect, at the edge). A
+stored run is assessed from its bounded run table (``assess_stored``: numbers and labels, read
+part by part, ``assessment.run_table``); rows already in memory, from their frame (``assess``).
+What is known about a metric or a check comes from the validators (``MetricField``,
+``flag_checks``, ``report_section``), never from names written here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from audio_synth_core.assessment.contract import ContractResult, check_contract
@@ -21,9 +24,11 @@ from audio_synth_core.assessment.fairness import (
     fairness_report,
     flatten_attributes,
     metric_columns,
+    passed_flags,
 )
+from audio_synth_core.assessment.run_table import RunTable, located, read_run
 from audio_synth_core.config.models import ValidationConfig
-from audio_synth_core.reporting.run_report import build_report, write_report
+from audio_synth_core.reporting.run_report import build_report, check_counts, write_report
 from audio_synth_core.store import layout, schema
 from audio_synth_core.store.storage import Store, read_uri
 from audio_synth_core.validators.base import (
@@ -54,10 +59,29 @@ def _attributes(df: pd.DataFrame, cfg: ValidationConfig) -> list[str]:
 def assess(
     df: pd.DataFrame, cfg: ValidationConfig, docs_dir: str | None, run_id: str
 ) -> Assessment:
-    """Fairness breakdowns, data contract and the gate verdict of one run."""
+    """Fairness breakdowns, data contract and the gate verdict of one run's rows in ``df``."""
     df = flatten_attributes(df) if "attributes" in df.columns else df
+    contract = check_contract(df, docs_dir, max_duration_s=cfg.max_duration_s)
+    return judge(df, contract, cfg, run_id)
+
+
+def assess_stored(
+    store: Store, run_id: str, cfg: ValidationConfig, docs_dir: str | None
+) -> tuple[RunTable, Assessment]:
+    """``assess`` of a stored run, read part by part: its bounded table and its assessment."""
+    keep = cfg.fairness_attributes if cfg.fairness_attributes is not None else DEFAULT_ATTRIBUTES
+    table, contract = read_run(store, run_id, docs_dir, cfg.max_duration_s, keep_labels=list(keep))
+    return table, judge(table.frame, contract, cfg, run_id)
+
+
+def judge(
+    df: pd.DataFrame, contract: ContractResult, cfg: ValidationConfig, run_id: str
+) -> Assessment:
+    """Summary, fairness and the gate verdict, given the contract's result. ``df`` has one row
+    per item, attributes flattened; numbers and labels are all it reads (a bounded run table's
+    frame will do)."""
     n = len(df)
-    passed = df["passed"].fillna(False).astype(bool) if "passed" in df.columns else None
+    passed = passed_flags(df["passed"]) if "passed" in df.columns else None
     pass_rate = float(passed.mean()) if passed is not None and n else None
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -69,14 +93,12 @@ def assess(
         else 0,
     }
     if "failed_checks" in df.columns:
-        checks = df["failed_checks"].dropna().str.split(",").explode()
-        summary["failed_checks"] = checks.value_counts().to_dict()
+        summary["failed_checks"] = check_counts(df["failed_checks"], once_per_item=False)
     flagged_privacy = count_flagged(df)
     summary["privacy_flags"] = flagged_privacy
     attrs = _attributes(df, cfg)
     metrics = [m for m in metric_columns(df) if df[m].notna().any()]
     fairness = fairness_report(df, attrs, metrics, n_boot=cfg.n_boot) if attrs else None
-    contract = check_contract(df, docs_dir, max_duration_s=cfg.max_duration_s)
 
     reasons: list[str] = []
     gate = cfg.gate
@@ -109,12 +131,17 @@ def assess(
 
 
 def count_flagged(df: pd.DataFrame) -> int:
-    """Items that failed a check some validator declares in ``flag_checks`` (privacy risks)."""
+    """Items that failed a check some validator declares in ``flag_checks`` (privacy risks).
+
+    Counted over the distinct values of ``failed_checks`` (few, whatever the row count)."""
     if "failed_checks" not in df.columns:
         return 0
     flags = registered_flag_checks()
-    checks = df["failed_checks"].dropna().astype(str).str.split(",")
-    return int(checks.map(lambda names: not flags.isdisjoint(n.strip() for n in names)).sum())
+    return sum(
+        int(k)
+        for value, k in df["failed_checks"].value_counts(dropna=True).items()
+        if not flags.isdisjoint(n.strip() for n in str(value).split(","))
+    )
 
 
 def sample_ranking(df: pd.DataFrame) -> tuple[str, bool] | None:
@@ -134,37 +161,46 @@ def sample_ranking(df: pd.DataFrame) -> tuple[str, bool] | None:
     return name, direction != "lower"
 
 
-def pick_samples(
-    df: pd.DataFrame,
-    n: int,
-    storage_options: dict[str, Any] | None = None,
-    store: Store | None = None,
-) -> list[dict]:
-    """Audio of the worst and best items (by pass/fail, then by ``sample_ranking``).
+def rank_samples(
+    df: pd.DataFrame, n: int, found: np.ndarray
+) -> tuple[list[tuple[str, int]], str | None]:
+    """(label, row position) of the worst and best ok items whose audio is ``found`` (by
+    pass/fail, then by ``sample_ranking``), and the metric that ranked them.
 
-    An item's ``audio_path`` is read under ``store`` (the output root as opened now, with its own
-    credentials); without one, ``audio_uri`` with ``storage_options`` (audio outside the output)."""
-    if n == 0 or "audio_uri" not in df.columns:
-        return []
-    rel = df["audio_path"] if store is not None and "audio_path" in df.columns else None
-    located = df["audio_uri"].notna() if rel is None else df["audio_uri"].notna() | rel.notna()
-    ok = df[(df["status"] == schema.STATUS_OK) & located].copy()
-    if ok.empty:
-        return []
+    Reads only ``status``, ``passed`` and the ranking metrics: a bounded run table will do."""
+    positions = np.flatnonzero((df["status"] == schema.STATUS_OK).to_numpy(dtype=bool) & found)
+    if n == 0 or not positions.size:
+        return [], None
+    ranked_by = [
+        f.name
+        for f in registered_fields().values()
+        if f.sample_priority is not None and f.name in df.columns
+    ]
+    ok = df[[c for c in ("passed", *ranked_by) if c in df.columns]].iloc[positions]
+    ok.index = positions
     ranking = sample_ranking(ok)
-    score_col = ranking[0] if ranking else None
-    ok["_passed"] = ok["passed"].fillna(False).astype(bool) if "passed" in ok.columns else True
+    ok = ok.assign(_passed=passed_flags(ok["passed"]) if "passed" in ok.columns else True)
     key, ascending = ["_passed"], [True]
     if ranking:
         key.append(ranking[0])
         ascending.append(ranking[1])
-    ranked = ok.sort_values(key, ascending=ascending, na_position="first")
+    ranked = ok.sort_values(key, ascending=ascending, na_position="first").index
     half = max(1, n // 2)
-    chosen = [("worst", r) for r in ranked.head(half).itertuples()] + [
-        ("best", r) for r in ranked.tail(n - half).iloc[::-1].itertuples()
-    ]
+    chosen = [("worst", int(p)) for p in ranked[:half]]
+    chosen += [("best", int(p)) for p in ranked[::-1][: max(0, n - half)]]
+    return chosen, ranking[0] if ranking else None
+
+
+def load_samples(
+    rows: pd.DataFrame,
+    labels: list[str],
+    score_col: str | None,
+    storage_options: dict[str, Any] | None = None,
+    store: Store | None = None,
+) -> list[dict]:
+    """The audio of ``rows`` (whole item rows, labelled), skipping what cannot be read."""
     samples, seen = [], set()
-    for label, row in chosen:
+    for label, row in zip(labels, rows.itertuples(), strict=True):
         if row.id in seen:
             continue
         seen.add(row.id)
@@ -192,6 +228,24 @@ def pick_samples(
     return samples
 
 
+def pick_samples(
+    df: pd.DataFrame,
+    n: int,
+    storage_options: dict[str, Any] | None = None,
+    store: Store | None = None,
+) -> list[dict]:
+    """Audio of the worst and best items (by pass/fail, then by ``sample_ranking``).
+
+    An item's ``audio_path`` is read under ``store`` (the output root as opened now, with its own
+    credentials); without one, ``audio_uri`` with ``storage_options`` (audio outside the output)."""
+    if n == 0 or "audio_uri" not in df.columns:
+        return []
+    found = located(df) if store is not None else df["audio_uri"].notna().to_numpy(dtype=bool)
+    chosen, score_col = rank_samples(df, n, found)
+    rows = df.iloc[[p for _, p in chosen]]
+    return load_samples(rows, [label for label, _ in chosen], score_col, storage_options, store)
+
+
 def validator_sections(df: pd.DataFrame, cfg: ValidationConfig) -> list[tuple[str, str]]:
     """The run report's sections contributed by the configured validators, in config order."""
     validators = [build_validator(spec.name, spec.params) for spec in cfg.validators]
@@ -201,7 +255,7 @@ def validator_sections(df: pd.DataFrame, cfg: ValidationConfig) -> list[tuple[st
 def write_reports(
     store: Store,
     run_id: str,
-    df: pd.DataFrame,
+    items: pd.DataFrame | RunTable,
     assessment: Assessment,
     cfg: ValidationConfig,
     docs_dir: str,
@@ -209,10 +263,18 @@ def write_reports(
 ) -> dict[str, str]:
     """report.json + report.html (+ Data Docs) under the run's reports folder; returns their URLs.
 
-    Sample audio is read with ``audio_storage_options`` (default: the output store's own)."""
+    ``items`` are the run's rows (a frame) or its bounded table (``assess_stored``). Sample
+    audio is read with ``audio_storage_options`` (default: the output store's own)."""
     if audio_storage_options is None:
         audio_storage_options = store.storage_options
-    samples = pick_samples(df, cfg.report_samples, audio_storage_options, store)
+    table = items if isinstance(items, RunTable) else RunTable.from_frame(items)
+    samples: list[dict] = []
+    if table.located is not None:
+        chosen, score_col = rank_samples(table.frame, cfg.report_samples, table.located)
+        rows = table.rows([p for _, p in chosen])
+        labels = [label for label, _ in chosen]
+        samples = load_samples(rows, labels, score_col, audio_storage_options, store)
+    df = table.report_frame
     report_json, html = build_report(
         assessment.summary,
         df,
@@ -221,6 +283,7 @@ def write_reports(
         samples,
         sections=validator_sections(df, cfg),
         data_docs_href="data_docs/index.html",
+        flagged=(table.flagged_total, table.flagged),
     )
     reports = layout.reports_dir(run_id)
     for path in Path(docs_dir).rglob("*"):

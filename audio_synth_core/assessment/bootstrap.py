@@ -60,16 +60,28 @@ def bootstrap_group_means(
     matrix product.
     """
     n_rows, n_cols = values.shape
+    # Columns missing in the same rows (e.g. every metric of a failed item) share one presence
+    # column: the weighted counts are the same product, and a run's table holds a few patterns.
+    present = ~np.isnan(values)
+    patterns: dict[bytes, int] = {}
+    which = np.array(
+        [patterns.setdefault(present[:, j].tobytes(), len(patterns)) for j in range(n_cols)],
+        dtype=np.int64,
+    )
+    firsts = [int(np.flatnonzero(which == p)[0]) for p in range(len(patterns))]
     prepared = {}
     out = {}
     for key, (c, k) in codes.items():
         order = np.argsort(c, kind="stable")
         bounds = np.searchsorted(c[order], np.arange(k + 1))
-        present = ~np.isnan(values[order])
-        # values and presence side by side: one product gives weighted sums and weighted counts
-        both = np.hstack([np.where(present, values[order], 0.0), present.astype(np.float64)])
+        # values (NaN as 0) and presence side by side: one product gives weighted sums and counts
+        both = np.empty((n_rows, n_cols + len(firsts)))
+        np.take(values, order, axis=0, out=both[:, :n_cols])
+        np.nan_to_num(both[:, :n_cols], copy=False, nan=0.0)
+        both[:, n_cols:] = present[order][:, firsts]
         prepared[key] = (bounds, both)
         out[key] = np.full((n_boot, k, n_cols), np.nan)
+    del present
     block = max(1, BOOT_BLOCK_ELEMENTS // max(n_rows, 1))
     for start in range(0, n_boot, block):
         stop = min(n_boot, start + block)
@@ -80,7 +92,7 @@ def bootstrap_group_means(
                 if hi <= lo:
                     continue
                 r = w[:, lo:hi] @ both[lo:hi]
-                sums, cnts = r[:, :n_cols], r[:, n_cols:]
+                sums, cnts = r[:, :n_cols], r[:, n_cols + which]
                 with np.errstate(invalid="ignore", divide="ignore"):
                     out[key][start:stop, g] = np.where(cnts > 0, sums / cnts, np.nan)
     return out

@@ -2,8 +2,9 @@
 
 ``check_contract`` validates one metadata DataFrame (one row per item, as read from the run's
 Parquet) in an ephemeral GX context: nothing is persisted except, when ``docs_dir`` is given, the
-Data Docs HTML site written into that folder. ``great_expectations`` costs ~3.5 s to import, so it
-is imported inside the functions that need it.
+Data Docs HTML site written into that folder; ``ContractRunner`` runs the same suite over several
+frames in one context (a run's chunks, ``contract_parts``). ``great_expectations`` costs ~3.5 s to
+import, so it is imported inside the functions that need it.
 
 Metric columns are bounded by the validators that write them: every present column whose
 ``MetricField`` (``validators.base.registered_fields``) has a ``valid_range`` gets a range
@@ -215,6 +216,114 @@ def _outcome(r: Any) -> ExpectationOutcome:
     )
 
 
+def _raw_counts(r: Any) -> int | None:
+    """Rows an expectation judged (GX's denominator of ``unexpected_percent``), None when it
+    does not count rows: what merging the results of several chunks needs."""
+    res = r.result or {}
+    if res.get("element_count") is None:
+        return None
+    return int(res["element_count"]) - int(res.get("missing_count") or 0)
+
+
+@dataclass
+class ContractRunner:
+    """One ephemeral GX context with the contract's suite and checkpoint, run once per batch.
+
+    ``columns`` are the metadata's columns (the suite depends on them); each ``validate`` call
+    is one checkpoint run, stored as one validation result in the Data Docs site (when
+    ``docs_dir`` is given)."""
+
+    checkpoint: Any
+    docs_dir: str | None
+
+    @classmethod
+    def create(
+        cls,
+        columns: Sequence[str],
+        docs_dir: str | None,
+        max_duration_s: float = DEFAULT_MAX_DURATION_S,
+        *,
+        sample_rates_hz: Iterable[int] = DEFAULT_SAMPLE_RATES_HZ,
+        allowed_changes: Iterable[str] = CHANGES,
+        partial_unexpected_count: int = 10,
+    ) -> ContractRunner:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        sites = {}
+        if docs_dir is not None:
+            docs_dir = os.path.abspath(docs_dir)
+            sites[SITE_NAME] = {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": docs_dir,
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            data_docs_sites=sites,
+            analytics_enabled=False,  # no telemetry, and no network to send it to
+            progress_bars=ProgressBarsConfig(globally=False),
+        )
+        # GX logs every store and site it builds at INFO; a pipeline log only needs our summary.
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        context = gx.get_context(mode="ephemeral", project_config=config)
+        batch_definition = (
+            context.data_sources.add_pandas("item_metadata")
+            .add_dataframe_asset("items")
+            .add_batch_definition_whole_dataframe("all_items")
+        )
+        # Built whole, then added once: suite.add_expectation re-serializes the stored suite per call.
+        expectations = build_expectations(
+            list(columns), max_duration_s, sample_rates_hz, allowed_changes
+        )
+        suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME, expectations=expectations))
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name="item_metadata", data=batch_definition, suite=suite)
+        )
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])]
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name="item_metadata_contract",
+                validation_definitions=[validation],
+                actions=actions if docs_dir is not None else [],
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": partial_unexpected_count,
+                },
+            )
+        )
+        return cls(checkpoint, docs_dir)
+
+    def validate(
+        self, df: pd.DataFrame, run_name: str | None = None
+    ) -> tuple[bool, list[tuple[ExpectationOutcome, int | None]]]:
+        """One checkpoint run over ``df``: success, and each expectation's outcome with the
+        number of rows it judged (``_raw_counts``)."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        run_id = RunIdentifier(run_name=run_name) if run_name else None
+        result = self.checkpoint.run(batch_parameters={"dataframe": df}, run_id=run_id)
+        outcomes = [
+            (_outcome(r), _raw_counts(r)) for vr in result.run_results.values() for r in vr.results
+        ]
+        return bool(result.success), outcomes
+
+    @property
+    def data_docs_index(self) -> str | None:
+        """Absolute path of the Data Docs site's index.html, once written."""
+        if self.docs_dir is None:
+            return None
+        index = os.path.join(self.docs_dir, "index.html")
+        return index if os.path.exists(index) else None
+
+
 def check_contract(
     df: pd.DataFrame,
     docs_dir: str | None,
@@ -227,68 +336,23 @@ def check_contract(
     """Validate item metadata against the contract; write Data Docs into ``docs_dir`` if given.
 
     ``docs_dir`` must be a local folder (created if missing); upload it afterwards for remote
-    outputs. GX's in-memory stores keep everything else off the disk.
+    outputs. GX's in-memory stores keep everything else off the disk. A run too large for one
+    frame is validated part by part (``contract_parts.check_contract_parts``).
     """
     t0 = time.perf_counter()
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
+    runner = ContractRunner.create(
+        list(df.columns),
+        docs_dir,
+        max_duration_s,
+        sample_rates_hz=sample_rates_hz,
+        allowed_changes=allowed_changes,
+        partial_unexpected_count=partial_unexpected_count,
     )
-
-    sites = {}
-    if docs_dir is not None:
-        docs_dir = os.path.abspath(docs_dir)
-        sites[SITE_NAME] = {
-            "class_name": "SiteBuilder",
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": docs_dir,
-            },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        }
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        data_docs_sites=sites,
-        analytics_enabled=False,  # no telemetry, and no network to send it to
-        progress_bars=ProgressBarsConfig(globally=False),
-    )
-    # GX logs every store and site it builds at INFO; a pipeline log only needs our summary.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral", project_config=config)
-    batch_definition = (
-        context.data_sources.add_pandas("item_metadata")
-        .add_dataframe_asset("items")
-        .add_batch_definition_whole_dataframe("all_items")
-    )
-    # Built whole, then added once: suite.add_expectation re-serializes the stored suite per call.
-    expectations = build_expectations(
-        list(df.columns), max_duration_s, sample_rates_hz, allowed_changes
-    )
-    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME, expectations=expectations))
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name="item_metadata", data=batch_definition, suite=suite)
-    )
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])]
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name="item_metadata_contract",
-            validation_definitions=[validation],
-            actions=actions if docs_dir is not None else [],
-            result_format={
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": partial_unexpected_count,
-            },
-        )
-    )
-    result = checkpoint.run(batch_parameters={"dataframe": df})
-    outcomes = [_outcome(r) for vr in result.run_results.values() for r in vr.results]
-    index = os.path.join(docs_dir, "index.html") if docs_dir is not None else None
+    success, outcomes = runner.validate(df)
     return ContractResult(
-        success=bool(result.success),
-        results=outcomes,
-        data_docs_index=index if index and os.path.exists(index) else None,
+        success=success,
+        results=[o for o, _ in outcomes],
+        data_docs_index=runner.data_docs_index,
         n_rows=len(df),
         elapsed_s=time.perf_counter() - t0,
     )

@@ -1,16 +1,19 @@
 """Fairness of a run: every metric broken down by voice attributes, pass-rate parity, coverage.
 
-Pure functions over the item-metadata DataFrame (one row per item). Point estimates and group
-counts come from fairlearn's ``MetricFrame``; 95% confidence intervals come from the Poisson
-bootstrap of ``assessment.bootstrap``, which resamples every group of every attribute from ONE
-weight matrix, so the cost is one ``n_boot x n_rows`` draw plus small matrix products, not a
-Python loop per replicate and group.
+Pure functions over the item-metadata DataFrame (one row per item), which only ever become
+numeric arrays and a group code per row and attribute: the same memory at any run size whether
+the attributes are strings or categoricals (``assessment.run_table``). Group means and counts
+are weighted ``bincount`` sums over the codes; the four-fifths ratio is fairlearn's
+``demographic_parity_ratio`` over the (group, passed) counts as sample weights (fairlearn's
+``MetricFrame`` holds a Python object per row, too much at a million rows). 95% confidence
+intervals come from the Poisson bootstrap of ``assessment.bootstrap``, which resamples every
+group of every attribute from ONE weight matrix, so the cost is one ``n_boot x n_rows`` draw
+plus small matrix products, not a Python loop per replicate and group.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -127,52 +130,51 @@ def _group_labels(s: pd.Series) -> pd.Series:
     return labels.where(labels != "", UNKNOWN)
 
 
+def _group_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The group of each row as a code into the sorted group names, and those names.
+
+    A categorical column is labelled through its categories (a few strings, whatever the row
+    count); any other column value by value, as ``_group_labels``."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = _group_labels(s).astype("category")
+    names = [*_group_labels(pd.Series(s.cat.categories, dtype=object)), UNKNOWN]  # code -1: null
+    codes = s.cat.codes.to_numpy().astype(np.int64)
+    groups = sorted({names[c] for c in np.unique(codes)})
+    index = {g: i for i, g in enumerate(groups)}
+    return np.array([index.get(name, -1) for name in names])[codes], groups
+
+
 def _numeric(s: pd.Series) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(s):
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.to_numeric(s.astype(object), errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
 
 
-def _passed(df: pd.DataFrame) -> np.ndarray:
-    # A missing verdict (e.g. an item that failed generation) counts as not passed.
-    return df["passed"].astype(object).where(df["passed"].notna(), False).astype(bool).to_numpy()
+def passed_flags(s: pd.Series) -> np.ndarray:
+    """The ``passed`` verdicts as bools; a missing verdict (e.g. an item that failed generation)
+    counts as not passed."""
+    if isinstance(s.dtype, pd.BooleanDtype) or s.dtype == bool:
+        return s.to_numpy(dtype=bool, na_value=False)
+    return s.astype(object).where(s.notna(), False).astype(bool).to_numpy()
 
 
-def _stats(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Means and non-null counts of every column: one fairlearn metric for all columns."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # mean of an all-NaN column
-        y = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
-        return np.concatenate([np.nanmean(y, axis=0), (~np.isnan(y)).sum(axis=0)])
-
-
-def _by_group(values: np.ndarray, labels: np.ndarray, attribute: str) -> pd.DataFrame:
-    """fairlearn MetricFrame: (means, counts) by group, as columns mean_<j>, n_<j>.
-
-    One array-valued metric over a 2-D ``y_true`` keeps fairlearn's per-call cost (it re-stacks
-    its inputs row by row) to one call per group instead of one per group and metric.
-    """
-    from fairlearn.metrics import MetricFrame
-
-    mf = MetricFrame(
-        metrics={"stats": _stats},
-        y_true=values,
-        y_pred=np.zeros(len(values), dtype=np.int8),
-        sensitive_features=pd.Series(labels, name=attribute),
-    )
-    c = values.shape[1]
-    rows = {str(g): np.asarray(v, dtype=np.float64) for g, v in mf.by_group["stats"].items()}
-    return pd.DataFrame.from_dict(
-        {g: list(v[:c]) + list(v[c:]) for g, v in rows.items()},
-        orient="index",
-        columns=[f"mean_{j}" for j in range(c)] + [f"n_{j}" for j in range(c)],
-    )
+def _by_group(values: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means and non-null counts of every column by group, each of shape (k, n_cols)."""
+    n_cols = values.shape[1]
+    sums, counts = np.zeros((k, n_cols)), np.zeros((k, n_cols))
+    for j in range(n_cols):
+        present = ~np.isnan(values[:, j])
+        counts[:, j] = np.bincount(codes, weights=present, minlength=k)
+        sums[:, j] = np.bincount(codes[present], weights=values[present, j], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan), counts
 
 
 def _group_stats(
-    by_group: pd.DataFrame,
+    means: np.ndarray,
+    counts: np.ndarray,
     j: int,
     groups: list[str],
     boot: np.ndarray,
@@ -181,49 +183,65 @@ def _group_stats(
 ) -> list[GroupStat]:
     stats = []
     for gi, g in enumerate(groups):
-        n = int(by_group.loc[g, f"n_{j}"]) if g in by_group.index else 0
+        n = int(counts[gi, j])
         if n == 0:
             stats.append(GroupStat(group=g, n=0, mean=None))
             continue
         lo, hi = percentile_ci(boot[:, gi, j], confidence) if n >= min_group_n else (None, None)
-        stats.append(GroupStat(g, n, float(by_group.loc[g, f"mean_{j}"]), lo, hi))
+        stats.append(GroupStat(g, n, float(means[gi, j]), lo, hi))
     return stats
+
+
+def _parity_ratio(
+    passed: np.ndarray, codes: np.ndarray, eligible: list[int], groups: list[str]
+) -> float:
+    """fairlearn's demographic parity ratio (lowest / highest pass rate) of the ``eligible``
+    groups, computed over their (group, passed) cells weighted by item counts: 2 rows a group."""
+    from fairlearn.metrics import demographic_parity_ratio
+
+    k = len(groups)
+    cells = np.bincount(codes * 2 + passed, minlength=2 * k).reshape(k, 2)[eligible]
+    outcome = np.tile([0, 1], len(eligible))
+    group = np.repeat([groups[g] for g in eligible], 2)
+    weight = cells.ravel()
+    keep = weight > 0
+    return float(
+        demographic_parity_ratio(
+            outcome[keep],
+            outcome[keep],
+            sensitive_features=pd.Series(group[keep], name="group"),
+            sample_weight=weight[keep],
+        )
+    )
 
 
 def _pass_rate_parity(
     passed: np.ndarray,
-    labels: np.ndarray,
-    attribute: str,
+    codes: np.ndarray,
+    groups: list[str],
     stats: list[GroupStat],
     min_group_n: int,
     threshold: float,
 ) -> PassRateParity:
-    from fairlearn.metrics import demographic_parity_ratio
-
     small = [s.group for s in stats if s.n < min_group_n]
     # Groups too small to say anything are reported but kept out of the ratio: 0 of 2 passing
     # must not flag a whole run.
     eligible = [s for s in stats if s.n >= min_group_n]
     if len(eligible) < 2:
         return PassRateParity(stats, None, False, excluded_small_groups=small)
-    keep = np.isin(labels, [s.group for s in eligible])
     best = max(eligible, key=lambda s: s.mean or 0.0)
     worst = min(eligible, key=lambda s: s.mean or 0.0)
     if not best.mean:  # nobody passes anywhere: a quality problem, not a disparity
         return PassRateParity(stats, None, False, worst.group, best.group, [], small)
-    ratio = float(
-        demographic_parity_ratio(
-            passed[keep], passed[keep], sensitive_features=pd.Series(labels[keep], name=attribute)
-        )
-    )
+    ratio = _parity_ratio(passed, codes, [groups.index(s.group) for s in eligible], groups)
     below = [s.group for s in eligible if (s.mean or 0.0) < threshold * best.mean]
     return PassRateParity(
         stats, ratio, ratio < threshold, worst.group, best.group, sorted(below), small
     )
 
 
-def _coverage(labels: np.ndarray, min_share: float | None) -> Coverage:
-    counts = pd.Series(labels).value_counts().sort_index()
+def _coverage(codes: np.ndarray, groups: list[str], min_share: float | None) -> Coverage:
+    counts = pd.Series(np.bincount(codes, minlength=len(groups)), index=groups)
     total = int(counts.sum())
     known = counts.drop(UNKNOWN, errors="ignore")
     shares = {str(k): float(v / total) for k, v in counts.items()}
@@ -269,13 +287,11 @@ def fairness_report(
     """
     n = len(df)
     metric_cols = [m for m in dict.fromkeys(metrics) if m in df.columns and _is_numeric(df[m])]
-    values = (
-        np.column_stack([_numeric(df[m]) for m in metric_cols]) if metric_cols else np.empty((n, 0))
-    )
-    has_passed = "passed" in df.columns
-    passed = _passed(df) if has_passed else None
+    passed = passed_flags(df["passed"]) if "passed" in df.columns else None
+    columns = [_numeric(df[m]) for m in metric_cols]
     if passed is not None:
-        values = np.column_stack([values, passed.astype(np.float64)])
+        columns.append(passed.astype(np.float64))
+    values = np.column_stack(columns) if columns else np.empty((n, 0))
 
     report = FairnessReport(n, n_boot, seed, confidence, {}, {}, [])
     prepared: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -283,37 +299,38 @@ def fairness_report(
         if attr not in df.columns:
             report.skipped[attr] = "column not present"
             continue
-        labels = _group_labels(df[attr]).to_numpy(dtype=object)
-        groups = sorted(set(labels))
+        codes, groups = _group_codes(df[attr])
         if len(groups) < 2:
             report.skipped[attr] = f"only one group ({groups[0] if groups else 'none'})"
             continue
-        prepared[attr] = (labels, groups)
+        prepared[attr] = (codes, groups)
     if not prepared:
         return report
 
-    codes = {
-        a: (pd.Categorical(lab, categories=g).codes.astype(np.int64), len(g))
-        for a, (lab, g) in prepared.items()
-    }
-    boots = bootstrap_group_means(values, codes, n_boot, np.random.default_rng(seed))
-    for attr, (labels, groups) in prepared.items():
-        by_group = _by_group(values, labels, attr)
+    boots = bootstrap_group_means(
+        values,
+        {a: (c, len(g)) for a, (c, g) in prepared.items()},
+        n_boot,
+        np.random.default_rng(seed),
+    )
+    for attr, (codes, groups) in prepared.items():
+        means, counts = _by_group(values, codes, len(groups))
         boot = boots[attr]
         per_metric = {
-            m: _group_stats(by_group, j, groups, boot, confidence, min_group_n)
+            m: _group_stats(means, counts, j, groups, boot, confidence, min_group_n)
             for j, m in enumerate(metric_cols)
         }
         parity = None
         if passed is not None:
-            rates = _group_stats(by_group, len(metric_cols), groups, boot, confidence, min_group_n)
-            parity = _pass_rate_parity(passed, labels, attr, rates, min_group_n, four_fifths)
+            j = len(metric_cols)
+            rates = _group_stats(means, counts, j, groups, boot, confidence, min_group_n)
+            parity = _pass_rate_parity(passed, codes, groups, rates, min_group_n, four_fifths)
             if parity.flagged:
                 report.flags.append(
                     f"four-fifths rule: {attr} pass rate of {', '.join(parity.below_groups)} "
                     f"is below {four_fifths:.0%} of {parity.max_group} (ratio {parity.ratio:.2f})"
                 )
-        coverage = _coverage(labels, min_share)
+        coverage = _coverage(codes, groups, min_share)
         if coverage.flagged:
             report.flags.append(
                 f"coverage: {attr} groups {', '.join(coverage.under_represented)} are under "

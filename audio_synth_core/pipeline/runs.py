@@ -13,12 +13,14 @@ A flow differs only in what it plans and what it does after its shards:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from audio_synth_core.pipeline import lease
 from audio_synth_core.provenance.files import sign_run
@@ -194,7 +196,8 @@ def read_items(store: Store, run_id: str | None = None) -> pd.DataFrame:
     metrics where the run was validated (validation values win where both exist).
 
     ``audio_uri`` is where each file is now, seen from the root ``store`` was opened at
-    (``audio_location``), not necessarily the URL it was written to."""
+    (``audio_location``), not necessarily the URL it was written to. This holds the whole run:
+    run-level steps read it part by part instead (``iter_items``)."""
     run_id = run_id or latest_run_id(store)
     if run_id is None:
         raise FileNotFoundError(f"no complete run under {store.url!r}")
@@ -203,11 +206,110 @@ def read_items(store: Store, run_id: str | None = None) -> pd.DataFrame:
         raise FileNotFoundError(f"run {run_id!r} has no item metadata under {store.url!r}")
     df = resolve_audio(store, table.to_pandas())
     validation = store.read_tables(layout.validation_dir(run_id))
-    if validation is None:
-        return df
-    val = validation.to_pandas().drop_duplicates("id").set_index("id")
+    return df if validation is None else join_validation(df, validation.to_pandas())
+
+
+def join_validation(df: pd.DataFrame, val: pd.DataFrame) -> pd.DataFrame:
+    """Items ``df`` with the validation metrics ``val`` joined by id (validation values win
+    where both exist; an item without metrics gets nulls)."""
+    val = val.drop_duplicates("id").set_index("id")
     df = df.set_index("id")
     for col in val.columns:
         aligned = val[col].reindex(df.index)
         df[col] = aligned.combine_first(df[col]) if col in df.columns else aligned
     return df.reset_index()
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """A run's Parquet parts and the schemas a whole-run read would unify them to."""
+
+    run_id: str
+    names: list[str]  # items part file names (``part-00000.parquet``), in row order
+    sizes: list[int]  # rows of each items part
+    items_schema: pa.Schema
+    validation_schema: pa.Schema | None  # None: the run was not validated
+    validated: frozenset[str]  # names of the parts that have a validation part
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of ``read_items`` (and of every ``iter_items`` part)."""
+        extra = [] if self.validation_schema is None else self.validation_schema.names
+        return list(dict.fromkeys([*self.items_schema.names, *extra]))
+
+
+def _footer(store: Store, rel: str) -> pq.FileMetaData:
+    with store.fs.open(store.path(rel), "rb") as f:  # the footer only, not the data
+        return pq.read_metadata(f)
+
+
+def run_parts(store: Store, run_id: str) -> RunParts:
+    """The parts of ``run_id`` and their unified schemas (read from the Parquet footers)."""
+    items_dir, val_dir = layout.items_dir(run_id), layout.validation_dir(run_id)
+    names = [n for n in store.list(items_dir) if n.endswith(".parquet")]
+    if not names:
+        raise FileNotFoundError(f"run {run_id!r} has no item metadata under {store.url!r}")
+    validated = [n for n in store.list(val_dir) if n.endswith(".parquet")]
+    unify = partial(pa.unify_schemas, promote_options="default")
+    items = [_footer(store, f"{items_dir}/{n}") for n in names]
+    checked = [_footer(store, f"{val_dir}/{n}").schema.to_arrow_schema() for n in validated]
+    return RunParts(
+        run_id,
+        names,
+        [m.num_rows for m in items],
+        unify([m.schema.to_arrow_schema() for m in items]),
+        unify(checked) if checked else None,
+        frozenset(validated),
+    )
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns and types (missing ones null), as a unifying concat
+    of it with other parts would give it."""
+    if table.schema.equals(schema):
+        return table
+    n = table.num_rows
+    arrays = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def read_parts(store: Store, parts: RunParts, names: Sequence[str]) -> pd.DataFrame:
+    """``read_items`` of the items parts ``names`` only: their rows joined with their shards'
+    validation parts (a shard's metrics describe that shard's items), with the run-wide columns
+    and types."""
+    items_dir, val_dir = layout.items_dir(parts.run_id), layout.validation_dir(parts.run_id)
+    items = [_conformed(store.read_table(f"{items_dir}/{n}"), parts.items_schema) for n in names]
+    df = resolve_audio(store, pa.concat_tables(items, promote_options="default").to_pandas())
+    if parts.validation_schema is None:
+        return df
+    # A part that was not validated adds no rows: its items get null metrics, as in a run join.
+    val = [
+        _conformed(store.read_table(f"{val_dir}/{n}"), parts.validation_schema)
+        for n in names
+        if n in parts.validated
+    ]
+    joined = pa.concat_tables(
+        [parts.validation_schema.empty_table(), *val], promote_options="default"
+    )
+    return join_validation(df, joined.to_pandas())
+
+
+def iter_items(
+    store: Store, parts: RunParts, rows: int = 1
+) -> Iterator[tuple[list[str], pd.DataFrame]]:
+    """``read_items`` a few consecutive items parts at a time (about ``rows`` rows, at least one
+    part), in row order: (their names, their joined rows). Batching parts keeps the per-part
+    cost of pandas small; ``rows`` bounds what is held."""
+    batch: list[str] = []
+    size = 0
+    for name, n in zip(parts.names, parts.sizes, strict=True):
+        batch.append(name)
+        size += n
+        if size >= rows:
+            yield batch, read_parts(store, parts, batch)
+            batch, size = [], 0
+    if batch:
+        yield batch, read_parts(store, parts, batch)

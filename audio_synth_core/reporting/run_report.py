@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from audio_synth_core.assessment.fairness import FairnessReport, metric_columns
+from audio_synth_core.assessment.fairness import FairnessReport, metric_columns, passed_flags
 from audio_synth_core.reporting.fairness_section import fairness_html
 from audio_synth_core.reporting.html import (
     AUDIO_BUDGET_BYTES,
@@ -41,7 +41,9 @@ REPORT_SCHEMA = "audio_synth.report/1"
 MAX_PLAYERS = 8
 MAX_FLAGGED_HTML = 200
 MAX_FLAGGED_JSON = 1000
-_FLAGGED_COLUMNS = ("id", "status", "voice", "generator", "failed_checks", "error")
+FLAGGED_COLUMNS = ("id", "status", "voice", "generator", "failed_checks", "error")
+# A bounded run table (assessment.run_table) holds each failure's kind, not its whole message.
+ERROR_KIND = "error_kind"
 
 
 def _as_dict(obj: Any) -> dict[str, Any] | None:
@@ -55,22 +57,45 @@ def _as_dict(obj: Any) -> dict[str, Any] | None:
 # ----------------------------------------------------------------------------- JSON parts
 
 
+def error_kind(error: Any) -> str:
+    """What kind of failure an ``error`` message names: the text before its first colon."""
+    return str(error).split(":", 1)[0].strip()[:80]
+
+
+def check_counts(failed_checks: pd.Series, *, once_per_item: bool = True) -> dict[str, int]:
+    """Items by failed check, from a column of comma-separated check names, most frequent first.
+
+    Counted over the column's distinct values (a run has few combinations of failed checks);
+    ``once_per_item`` counts a check named twice in one item once, and ignores blank names."""
+    counts: Counter[str] = Counter()
+    for value, k in failed_checks.value_counts(dropna=True).items():
+        names = str(value).split(",")
+        if once_per_item:
+            names = list(dict.fromkeys(c.strip() for c in names if c.strip()))
+        for name in names:
+            counts[name] += int(k)
+    return {name: k for name, k in counts.most_common() if k}
+
+
 def _counts(df: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {"items": len(df)}
     if "status" in df.columns:
-        out["status"] = {str(k): int(v) for k, v in df["status"].value_counts().items()}
+        status = df["status"].value_counts()
+        out["status"] = {str(k): int(v) for k, v in status.items() if v}
     if "passed" in df.columns:
-        passed = df["passed"].astype(object).where(df["passed"].notna(), False).astype(bool)
+        passed = passed_flags(df["passed"])
         out["passed"] = int(passed.sum())
         out["not_passed"] = int((~passed).sum())
-    checks: Counter[str] = Counter()
-    if "failed_checks" in df.columns:
-        for v in df["failed_checks"].dropna():
-            checks.update({c.strip() for c in str(v).split(",") if c.strip()})  # once per item
-    out["failed_checks"] = dict(checks.most_common())
-    if "error" in df.columns:
-        kinds = df["error"].dropna().astype(str).map(lambda s: s.split(":", 1)[0].strip()[:80])
-        out["errors"] = {str(k): int(v) for k, v in kinds.value_counts().head(20).items()}
+    checks = check_counts(df["failed_checks"]) if "failed_checks" in df.columns else {}
+    out["failed_checks"] = checks
+    kinds = None
+    if ERROR_KIND in df.columns:
+        kinds = df[ERROR_KIND].dropna().astype(str)
+    elif "error" in df.columns:
+        kinds = df["error"].dropna().astype(str).map(error_kind)
+    if kinds is not None:
+        top = kinds.value_counts().head(20)
+        out["errors"] = {str(k): int(v) for k, v in top.items() if v}
     return out
 
 
@@ -95,14 +120,14 @@ def _metric_stats(df: pd.DataFrame, cols: list[str]) -> dict[str, dict[str, Any]
     return out
 
 
-def _flagged(df: pd.DataFrame) -> pd.DataFrame:
+def flagged_mask(df: pd.DataFrame) -> pd.Series:
+    """Items the report lists: not ok (a missing status included), or not passed."""
     bad = pd.Series(False, index=df.index)
     if "status" in df.columns:
         bad |= df["status"].astype(object).fillna("missing") != "ok"
     if "passed" in df.columns:
-        bad |= ~df["passed"].astype(object).where(df["passed"].notna(), False).astype(bool)
-    cols = [c for c in _FLAGGED_COLUMNS if c in df.columns]
-    return df.loc[bad, cols]
+        bad |= ~passed_flags(df["passed"])
+    return bad
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -230,13 +255,13 @@ def _contract_html(contract: dict[str, Any] | None, docs_href: str | None) -> st
     return out
 
 
-def _flagged_html(flagged: pd.DataFrame) -> str:
-    if flagged.empty:
+def _flagged_html(flagged: pd.DataFrame, total: int) -> str:
+    if not total:
         return '<p class="muted">No failed items.</p>'
     shown = flagged.head(MAX_FLAGGED_HTML)
     note = (
-        f"<p>{len(flagged)} items failed generation or a check"
-        + (f"; the first {len(shown)} are listed." if len(flagged) > len(shown) else ".")
+        f"<p>{total} items failed generation or a check"
+        + (f"; the first {len(shown)} are listed." if total > len(shown) else ".")
         + "</p>"
     )
     rows = [
@@ -297,6 +322,7 @@ def build_report(
     sections: Sequence[tuple[str, str]] = (),
     data_docs_href: str | None = None,
     title: str = "audio-synth run report",
+    flagged: tuple[int, pd.DataFrame] | None = None,
 ) -> tuple[dict, str]:
     """The run report as (JSON dict, self-contained HTML page).
 
@@ -306,6 +332,8 @@ def build_report(
     embedded, within ``AUDIO_BUDGET_BYTES``. ``data_docs_href`` is the Data Docs link relative to
     the report; by default ``<docs folder name>/index.html``, i.e. docs written next to it.
     ``sections`` are ``(title, html)`` pairs from the validators, shown after the fairness part.
+    ``flagged`` is (how many items are flagged, the first ``MAX_FLAGGED_JSON`` of them) where
+    ``df`` cannot tell (a bounded run table, ``assessment.run_table``); by default from ``df``.
     """
     fair = _as_dict(fairness)
     con = _as_dict(contract)
@@ -313,7 +341,10 @@ def build_report(
     counts = _counts(df)
     metrics = metric_columns(df)
     stats = _metric_stats(df, metrics)
-    flagged = _flagged(df)
+    if flagged is None:
+        rows = df.loc[flagged_mask(df), [c for c in FLAGGED_COLUMNS if c in df.columns]]
+        flagged = (len(rows), rows)
+    flagged_total, flagged_rows = flagged
     if data_docs_href is None and con and con.get("data_docs_index"):
         index = con["data_docs_index"]
         data_docs_href = posixpath.join(os.path.basename(os.path.dirname(index)), "index.html")
@@ -329,8 +360,8 @@ def build_report(
             "fairness": fair,
             "contract": con,
             "data_docs_href": data_docs_href,
-            "flagged_total": len(flagged),
-            "flagged_items": _records(flagged.head(MAX_FLAGGED_JSON)),
+            "flagged_total": flagged_total,
+            "flagged_items": _records(flagged_rows.head(MAX_FLAGGED_JSON)),
             "samples": sample_meta,
         }
     )
@@ -342,7 +373,7 @@ def build_report(
         ("Fairness", fairness_html(fair)),
         *sections,
         ("Data contract", _contract_html(con, data_docs_href)),
-        ("Flagged items", _flagged_html(flagged)),
+        ("Flagged items", _flagged_html(flagged_rows, flagged_total)),
         ("Samples", players),
     ]
     body = "".join(f"<section><h2>{escape_html(t)}</h2>{s}</section>" for t, s in parts if s)

@@ -36,7 +36,7 @@ from audio_synth_core.config.models import ComputeConfig
 from audio_synth_core.config.secrets import redact, scrub
 from audio_synth_core.errors import AudioSynthError, ConfigError
 from audio_synth_core.generators.base import build_generator
-from audio_synth_core.models.registry import use_registry
+from audio_synth_core.models.registry_uri import use_registry
 from audio_synth_core.pipeline import runs
 from audio_synth_core.pipeline.lease import output_lease
 from audio_synth_core.pipeline.runs import ShardSpec

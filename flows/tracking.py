@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from audio_synth_core.config.secrets import redact, scrub
-from audio_synth_core.models.registry import use_registry
+from audio_synth_core.models.registry_uri import use_registry
 from audio_synth_core.store.storage import Store
 
 

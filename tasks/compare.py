@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from audio_synth_core.compare.evaluate import evaluate_candidate
 from audio_synth_core.compare.prompts import Prompt
 from audio_synth_core.config.compare import CandidateSpec
-from audio_synth_core.models.registry import use_registry
+from audio_synth_core.models.registry_uri import use_registry
 from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.plugins.cache import cached_generator, cached_validators
 from audio_synth_core.store import layout

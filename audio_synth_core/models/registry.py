@@ -7,7 +7,6 @@ addressed by alias (``models:/name@champion``); registry stages are deprecated.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -46,22 +45,6 @@ class TTSModule(nn.Module):
 
 def _rebuild(config: dict[str, Any], acoustic_state: dict, vocoder_state: dict | None) -> TTSModule:
     return TTSModule(TTSModel.from_config(config, acoustic_state, vocoder_state))
-
-
-def use_registry(uri: str) -> None:
-    """Point this process's MLflow client (models:/ URIs, aliases) at ``uri``.
-
-    ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI, which would make every later run
-    of this process (a notebook running two outputs) use the first run's store: restore it.
-    """
-    import mlflow
-
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
 def log_tts_model(

@@ -3,9 +3,14 @@
 What the listing covers: every file under ``runs/<run_id>/`` (except the listing, its signature
 and the public key) plus every audio file the run's items reference (``audio/`` is shared by runs
 and content-addressed, so only the referenced files belong to a run) and, for a run whose items
-carry C2PA manifests, each FLAC's sidecar (``layout.c2pa_sidecar``). Files are hashed in 1 MiB
-chunks on a few threads, and the listing is written batch by batch: a 1,000,000-item run never
-holds its audio bytes, nor one Python object per file, in memory at once.
+carry C2PA manifests, each FLAC's sidecar (``layout.c2pa_sidecar``). An item's audio is listed
+with the sha256 its metadata recorded when the file was written from those very bytes, so signing
+never reads the audio back (a 1,000,000-item run on S3 would download all of it): only its size is
+looked up, which also finds files already gone. A file that differs from its record, tampered
+before or after signing, is then what ``verify`` reports. The run's own files, sidecars and
+audio without a recorded hash are hashed in 1 MiB chunks on a few threads. The listing is
+written batch by batch: a run never holds its audio bytes, nor one Python object per file, in
+memory at once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audio_synth_core.pipeline.stats import column_parts
 from audio_synth_core.provenance.c2pa import takes_sidecar
 from audio_synth_core.provenance.signing import ALGORITHM, Signer, listing_message
 from audio_synth_core.store import layout, schema
@@ -91,25 +97,30 @@ def _quarantined(store: Store, run_id: str, part: str) -> set[str]:
     return {i for i, q in zip(table.column("id").to_pylist(), flags, strict=True) if q}
 
 
-def audio_refs(store: Store, run_id: str) -> Iterator[tuple[str, str]]:
-    """(item id, audio path) of every ok item with audio under the output, one part at a time;
-    quarantined audio is listed where it now is (``quarantine/audio/...``)."""
+def audio_refs(store: Store, run_id: str) -> Iterator[tuple[str, str, str | None]]:
+    """(item id, audio path, recorded sha256 or None) of every ok item with audio under the
+    output, one part at a time (only those columns read); quarantined audio is listed where it
+    now is (``quarantine/audio/...``)."""
     folder = layout.items_dir(run_id)
-    for name in store.list(folder):
-        if not name.endswith(".parquet"):
-            continue
-        table = store.read_table(f"{folder}/{name}")
+    for name, table in column_parts(store, folder, ("id", "status", "audio_path", "sha256")):
         if "audio_path" not in table.column_names:
             continue
         quarantined = _quarantined(store, run_id, name)
-        columns = [table.column(c).to_pylist() for c in ("id", "status", "audio_path")]
-        for item_id, status, rel in zip(*columns, strict=True):
+        names = ("id", "status", "audio_path", "sha256")
+        columns = [
+            table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
+            for c in names
+        ]
+        for item_id, status, rel, sha in zip(*columns, strict=True):
             if status == schema.STATUS_OK and rel:
-                yield item_id, layout.quarantine(rel) if item_id in quarantined else rel
+                yield item_id, layout.quarantine(rel) if item_id in quarantined else rel, sha
 
 
-def batches(entries: Iterable[tuple[str, str, str | None]], size: int) -> Iterator[list]:
-    batch: list[tuple[str, str, str | None]] = []
+Entry = tuple[str, str, str | None, str | None]  # path, kind, item id, recorded sha256
+
+
+def batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
+    batch: list[Entry] = []
     for entry in entries:
         batch.append(entry)
         if len(batch) >= size:
@@ -119,23 +130,27 @@ def batches(entries: Iterable[tuple[str, str, str | None]], size: int) -> Iterat
         yield batch
 
 
-def _entries(
-    store: Store, run_id: str, sidecars: bool = False
-) -> Iterator[tuple[str, str, str | None]]:
-    """(path, kind, item id): the run's own files first, then the audio its items reference,
-    each followed by its C2PA sidecar when ``sidecars`` (the run's items carry manifests)."""
+def _entries(store: Store, run_id: str, sidecars: bool = False) -> Iterator[Entry]:
+    """(path, kind, item id, recorded sha256): the run's own files first, then the audio its
+    items reference, each followed by its C2PA sidecar when ``sidecars`` (the run's items carry
+    manifests)."""
     for rel in run_files(store, run_id):
-        yield rel, KIND_RUN, None
-    for item_id, rel in audio_refs(store, run_id):
-        yield rel, KIND_AUDIO, item_id
+        yield rel, KIND_RUN, None, None
+    for item_id, rel, sha in audio_refs(store, run_id):
+        yield rel, KIND_AUDIO, item_id, sha
         if sidecars and takes_sidecar(rel):
-            yield layout.c2pa_sidecar(rel), KIND_C2PA, item_id
+            yield layout.c2pa_sidecar(rel), KIND_C2PA, item_id, None
 
 
-def _hash_or_absent(store: Store, rel: str) -> tuple[str, int]:
-    """A referenced file that is already gone when the run is signed is listed as absent (the
-    signature states it; verify reports it missing) rather than failing a finished run."""
+def _hash_or_absent(store: Store, entry: Entry) -> tuple[str, int]:
+    """(sha256, size) of a listed file: its recorded hash when it has one (only its size is
+    looked up), else its bytes hashed. A referenced file that is already gone when the run is
+    signed is listed as absent (the signature states it; verify reports it missing) rather than
+    failing a finished run."""
+    rel, _kind, _item, recorded = entry
     try:
+        if recorded:
+            return recorded, int(store.fs.size(store.path(rel)))
         return hash_file(store, rel)
     except FileNotFoundError:
         return ABSENT_SHA256, ABSENT_SIZE
@@ -145,8 +160,8 @@ def build_listing(
     store: Store, run_id: str, threads: int = HASH_THREADS, sidecars: bool = False
 ) -> tuple[bytes, int, int, int]:
     """The listing as Parquet bytes, with its file count, total size and count of files absent
-    at signing (``sidecars``: list FLAC items' C2PA sidecars too). Hashing reads files in chunks
-    on ``threads`` threads; rows are written batch by batch."""
+    at signing (``sidecars``: list FLAC items' C2PA sidecars too). Sizes and hashes are taken on
+    ``threads`` threads; rows are written batch by batch."""
     buf = io.BytesIO()
     n_files = total = absent = 0
     with (
@@ -154,7 +169,7 @@ def build_listing(
         pq.ParquetWriter(buf, LISTING_SCHEMA, compression="zstd") as writer,
     ):
         for batch in batches(_entries(store, run_id, sidecars), BATCH_ROWS):
-            hashed = list(pool.map(lambda e: _hash_or_absent(store, e[0]), batch))
+            hashed = list(pool.map(lambda e: _hash_or_absent(store, e), batch))
             columns = {
                 "path": [e[0] for e in batch],
                 "sha256": [h for h, _ in hashed],

@@ -26,8 +26,8 @@ def signer() -> Signer:
 
 
 @pytest.fixture
-def signed_run(tmp_path, signer):
-    """(store, run id, committed manifest) of a one-shard catalog run, signed at commit."""
+def generated_run(tmp_path):
+    """(store, run id) of a one-shard catalog run whose shard is generated, not yet committed."""
     cfg = parse_config(small_config(write_catalog(tmp_path / "c.csv", ROWS), str(tmp_path / "out")))
     store = Store(cfg.output.url)
     generator = build_generator("espeak", {})
@@ -41,5 +41,12 @@ def signed_run(tmp_path, signer):
     )
     for spec in pending:
         generate_shard(spec, store, generator)
-    manifest = runs.commit(store, "catalog", plan.run_id, {"items": "x"}, {}, signer=signer)
-    return store, plan.run_id, manifest
+    return store, plan.run_id
+
+
+@pytest.fixture
+def signed_run(generated_run, signer):
+    """(store, run id, committed manifest) of a one-shard catalog run, signed at commit."""
+    store, run_id = generated_run
+    manifest = runs.commit(store, "catalog", run_id, {"items": "x"}, {}, signer=signer)
+    return store, run_id, manifest

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from audio_synth_core.errors import ConfigError
+from audio_synth_core.pipeline import runs
 from audio_synth_core.provenance import files
 from audio_synth_core.provenance.signing import Signer, new_private_key_pem
 from audio_synth_core.provenance.verify import verify_run
@@ -64,6 +65,28 @@ def test_tampered_missing_and_extra_files_are_each_named(signed_run):
     text = "\n".join(result.problems)
     for rel in (audio[0], audio[1], part, "injected.html"):
         assert rel in text
+
+
+def test_audio_changed_before_signing_is_listed_with_its_record_and_reported(generated_run, signer):
+    """Signing lists an item's audio with the sha256 recorded when it was written (it never
+    reads the audio back): a file altered between its write and the commit is caught, and one
+    already gone is listed as absent."""
+    store, run_id = generated_run
+    items = store.read_table(layout.items_part(run_id, "part-00000")).to_pylist()
+    ok = [i for i in items if i["status"] == "ok"]
+    changed, gone = ok[0]["audio_path"], ok[1]["audio_path"]
+    data = bytearray(store.read_bytes(changed))
+    data[-1] ^= 0x01
+    store.write_bytes(changed, bytes(data))
+    store.fs.rm(store.path(gone))
+    runs.commit(store, "catalog", run_id, {"items": "x"}, {}, signer=signer)
+    listed = {r["path"]: r for r in _listing(store, run_id)}
+    assert listed[changed]["sha256"] == ok[0]["sha256"]  # the record, not the altered bytes
+    assert listed[changed]["size_bytes"] == len(data)
+    assert listed[gone]["size_bytes"] == files.ABSENT_SIZE
+    result = verify_run(store, run_id)
+    assert result.signature == "valid" and not result.ok
+    assert result.tampered == [changed] and result.missing == [gone]
 
 
 def test_wrong_key_altered_listing_and_unsigned_run_fail(signed_run):

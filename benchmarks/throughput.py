@@ -13,7 +13,8 @@ attach C2PA manifests, so neither does that pipeline run, and a fourth run with 
 before timing (start-up amortizes at scale; it is one process per deployment, not per run); the
 pipeline's time includes planning, the Dask LocalCluster, every task, metadata, MLflow logging and
 the commit. ``--profile N`` times synthesis, FLAC, levels, sha256 and the file write on N items in
-one process (target: everything beyond synthesis at most 50 % of synthesis).
+one process started with the workers' malloc settings (target: everything beyond synthesis at
+most 50 % of synthesis).
 """
 
 from __future__ import annotations
@@ -289,7 +290,13 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="audio-synth-bench-"))
     if args.profile:
-        profile(args.profile, root)
+        # In a process started like the pipeline's workers (their malloc settings change what
+        # each stage costs: flows/compute.py WORKER_MALLOC).
+        from flows.compute import WORKER_MALLOC
+
+        os.environ.update({k: str(v) for k, v in WORKER_MALLOC.items()})
+        with mp.get_context("spawn").Pool(1) as pool:
+            pool.apply(profile, (args.profile, root))
         shutil.rmtree(root, ignore_errors=True)
         return
     from flows.runtime import prefect_api

@@ -270,7 +270,10 @@ def _audiobook_run(
         cfg.compute.retry_delay_s,
         watermark=watermark,
     )
-    result = run_shards(pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger)
+    mlflow_uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
+    result = run_shards(
+        pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger, mlflow_uri
+    )
     narrate_s = time.perf_counter() - started
     if result["errors"]:
         raise AudioSynthError(

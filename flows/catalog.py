@@ -146,7 +146,10 @@ def _catalog_run(cfg: RunConfig, store: Store, logger: Any) -> dict[str, Any]:
         watermark=watermark,
         c2pa=c2pa,
     )
-    result = run_shards(pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger)
+    mlflow_uri = tracking.tracking_uri(cfg.tracking.mlflow_tracking_uri, store)
+    result = run_shards(
+        pending, store, job, cfg.compute, cfg.compute.gpu_per_task, logger, mlflow_uri
+    )
     wall_s = time.perf_counter() - start
     if result["errors"]:
         raise AudioSynthError(

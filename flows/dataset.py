@@ -157,7 +157,8 @@ def _dataset_run(spec: DatasetSpec, store: Store, logger: Any) -> dict[str, Any]
         spec.generator, spec.sharding.batch_size, spec.compute.retries,
         spec.compute.retry_delay_s, validators, watermark, c2pa,
     )  # fmt: skip
-    result = run_shards(pending, store, job, spec.compute, 0, logger)
+    mlflow_uri = tracking.tracking_uri(spec.tracking.mlflow_tracking_uri, store)
+    result = run_shards(pending, store, job, spec.compute, 0, logger, mlflow_uri)
     if result["errors"]:
         raise _failed("generation", result["errors"], len(pending))
     generate_s = time.perf_counter() - start

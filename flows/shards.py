@@ -15,6 +15,7 @@ from audio_synth_core.pipeline.runs import ShardSpec
 from audio_synth_core.provenance.c2pa import C2paMaterial
 from audio_synth_core.store.storage import Store
 from audio_synth_core.watermark import WatermarkSettings
+from flows import tracking
 from flows.compute import dask_runner, effective_gpus, gpu_annotation
 from flows.credentials import Sealed, seal
 from flows.progress import gather
@@ -83,9 +84,13 @@ def run_shards(
     compute: ComputeConfig,
     gpu_per_task: int = 0,
     logger: Any = None,
+    tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Generate ``specs`` on the run's Dask cluster (LocalCluster or ``compute.dask_address``);
-    returns ``{"summaries": [...], "errors": [...]}`` (small dicts, never audio)."""
+    returns ``{"summaries": [...], "errors": [...]}`` (small dicts, never audio). With
+    ``tracking_uri`` the run's MLflow store is opened meanwhile (``tracking.open_in_background``)."""
+    if tracking_uri is not None:
+        tracking.open_in_background(tracking_uri)
     gpus = effective_gpus(compute, gpu_per_task)
     if gpu_per_task and not gpus and logger is not None:
         logger.warning("gpu_per_task is set but this LocalCluster has no GPU: running on CPU")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,33 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_OPENING: dict[str, threading.Thread] = {}
+
+
+def open_in_background(uri: str) -> None:
+    """Import MLflow and open the store at ``uri`` on a thread (a new SQLite store is created and
+    migrated: 2-3 s in all) while the driver waits for its shards; ``start_run`` joins it. MLflow
+    caches the store per URI, so the run then finds it open. Errors are left to ``start_run``."""
+
+    def _open() -> None:
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(uri).search_experiments(max_results=1)
+        except Exception:  # start_run meets the same error in the flow's thread
+            pass
+
+    if uri not in _OPENING:
+        _OPENING[uri] = threading.Thread(target=_open, name="mlflow-open", daemon=True)
+        _OPENING[uri].start()
+
+
 def start_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None):
     """An active MLflow run in ``experiment`` (created with a sane artifact root if new); tag
     values carry no credentials (an input URL's password is redacted)."""
+    opening = _OPENING.pop(uri, None)
+    if opening is not None:
+        opening.join()
     import mlflow
 
     use_registry(uri)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,18 +56,29 @@ def open_in_background(uri: str) -> None:
     """Import MLflow and open the store at ``uri`` on a thread (a new SQLite store is created and
     migrated: 2-3 s in all) while the driver waits for its shards; ``start_run`` joins it. MLflow
     caches the store per URI, so the run then finds it open. Errors are left to ``start_run``."""
-
-    def _open() -> None:
-        try:
-            from mlflow.tracking import MlflowClient
-
-            MlflowClient(uri).search_experiments(max_results=1)
-        except Exception:  # start_run meets the same error in the flow's thread
-            pass
-
     if uri not in _OPENING:
-        _OPENING[uri] = threading.Thread(target=_open, name="mlflow-open", daemon=True)
+        _OPENING[uri] = threading.Thread(target=_open, args=(uri,), name="mlflow-open", daemon=True)
         _OPENING[uri].start()
+
+
+def _open(uri: str) -> None:
+    try:
+        from mlflow.tracking import MlflowClient
+
+        new = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+        if new is not None and not new.exists():
+            # Made under another name and linked into place once migrated: a run killed meanwhile
+            # (mid-shards) leaves no half-migrated database for the next run to trip over.
+            tmp = new.with_name(f"{new.name}.tmp-{uuid.uuid4().hex}")
+            try:
+                MlflowClient(f"sqlite:///{tmp}").search_experiments(max_results=1)
+                with contextlib.suppress(FileExistsError):  # never over one made meanwhile
+                    os.link(tmp, new)
+            finally:
+                tmp.unlink(missing_ok=True)
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception:  # start_run meets the same error in the flow's thread
+        pass
 
 
 def start_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None):

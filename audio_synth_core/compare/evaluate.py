@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audio_synth_core.assessment.fairness import passed_flags
 from audio_synth_core.compare.prompts import Prompt
 from audio_synth_core.config.compare import CandidateSpec, CompareConfig
 from audio_synth_core.errors import UnknownVoiceError
@@ -122,9 +123,7 @@ def evaluate_candidate(
     frame = pd.DataFrame.from_records(rows)
     if frame.empty:
         return pd.DataFrame(columns=["prompt_id", "candidate", "status", "passed"])
-    frame["passed"] = (
-        frame["passed"].astype(object).where(frame["passed"].notna(), False).astype(bool)
-    )
+    frame["passed"] = passed_flags(frame["passed"])
     return frame
 
 

@@ -18,7 +18,11 @@ import pyarrow as pa
 
 from audio_synth_core.assessment.assess import count_flagged
 from audio_synth_core.assessment.bootstrap import bootstrap_means, percentile_ci
-from audio_synth_core.assessment.fairness import fairness_report, flatten_attributes
+from audio_synth_core.assessment.fairness import (
+    fairness_report,
+    flatten_attributes,
+    passed_flags,
+)
 from audio_synth_core.config.models import ValidationConfig
 from audio_synth_core.plugins import registry as plugins
 from audio_synth_core.store import schema
@@ -95,7 +99,7 @@ def table_metrics(cfg: CompareConfig, frames: Mapping[str, pd.DataFrame]) -> lis
 def _metric_values(frame: pd.DataFrame, metric: str) -> pd.Series:
     if metric == PASS_RATE:
         # Failed items count as not passed: a candidate must not gain by failing to synthesize.
-        return frame["passed"].astype(object).where(frame["passed"].notna(), False).astype(float)
+        return pd.Series(passed_flags(frame["passed"]), index=frame.index, dtype=float)
     if metric not in frame.columns:
         return pd.Series(np.nan, index=frame.index)
     return pd.to_numeric(frame[metric].astype(object), errors="coerce").astype(float)

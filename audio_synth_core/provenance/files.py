@@ -102,11 +102,11 @@ def audio_refs(store: Store, run_id: str) -> Iterator[tuple[str, str, str | None
     output, one part at a time (only those columns read); quarantined audio is listed where it
     now is (``quarantine/audio/...``)."""
     folder = layout.items_dir(run_id)
-    for name, table in column_parts(store, folder, ("id", "status", "audio_path", "sha256")):
+    names = ("id", "status", "audio_path", "sha256")
+    for name, table in column_parts(store, folder, names):
         if "audio_path" not in table.column_names:
             continue
         quarantined = _quarantined(store, run_id, name)
-        names = ("id", "status", "audio_path", "sha256")
         columns = [
             table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
             for c in names
